@@ -1,0 +1,85 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { encode, encodeComment, type SseEvent } from './index.js';
+
+/** What a client reads back: the format has no way to carry CR, so every line break arrives as LF. */
+const asRead = (data: string) => data.replace(/\r\n?/g, '\n');
+
+/** Feeds bytes to eventsource-parser, split at arbitrary points as a network would. */
+function parse(bytes: Uint8Array, cuts: number[] = []) {
+  const events: EventSourceMessage[] = [];
+  const retries: number[] = [];
+  const parser = createParser({ onEvent: (event) => events.push(event), onRetry: (retry) => retries.push(retry) });
+  const decoder = new TextDecoder();
+  let start = 0;
+  for (const cut of [...cuts.map((c) => c % (bytes.length + 1))].sort((a, b) => a - b)) {
+    parser.feed(decoder.decode(bytes.subarray(start, cut), { stream: true }));
+    start = cut;
+  }
+  parser.feed(decoder.decode(bytes.subarray(start)));
+  return { events, retries };
+}
+
+// Well-formed Unicode (UTF-8 cannot carry lone surrogates), line breaks of every kind
+// and NUL mixed in generously.
+const text = fc.string({
+  unit: fc.oneof(fc.constantFrom('\n', '\r', '\r\n', '\0', ' ', ':'), fc.string({ unit: 'grapheme', maxLength: 1 })),
+  maxLength: 40,
+});
+const name = text.filter((s) => s.length > 0 && !/[\r\n]/.test(s));
+const id = text.filter((s) => !/[\r\n\0]/.test(s));
+const retry = fc.nat({ max: 2 ** 31 });
+
+describe('encode, read back by eventsource-parser', () => {
+  it('gives back any string data, name, id and retry exactly', () => {
+    fc.assert(
+      fc.property(
+        text,
+        fc.option(name, { nil: undefined }),
+        fc.option(id, { nil: undefined }),
+        fc.option(retry, { nil: undefined }),
+        fc.array(fc.nat()),
+        (data, event, eventId, retryMs, cuts) => {
+          const { events, retries } = parse(encode({ data, event, id: eventId, retry: retryMs }), cuts);
+          expect(events).toHaveLength(1);
+          expect(events[0]?.data).toBe(asRead(data));
+          expect(events[0]?.event).toBe(event);
+          expect(events[0]?.id).toBe(eventId);
+          expect(retries).toEqual(retryMs === undefined ? [] : [retryMs]);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('gives back any JSON value that is not a string (strings go as they are)', () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue().filter((value) => typeof value !== 'string'),
+        (value) => {
+          const { events } = parse(encode({ data: value }));
+          expect(events).toHaveLength(1);
+          expect(JSON.parse(events[0]?.data ?? '')).toEqual(JSON.parse(JSON.stringify(value)));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('keeps a sequence of frames and comments apart', () => {
+    const sseEvent = fc.record({ data: text, event: fc.option(name, { nil: undefined }) }) as fc.Arbitrary<SseEvent>;
+    fc.assert(
+      fc.property(fc.array(fc.oneof(sseEvent, text)), fc.array(fc.nat()), (items, cuts) => {
+        const chunks = items.map((item) => (typeof item === 'string' ? encodeComment(item) : encode(item)));
+        const all = new Uint8Array(chunks.reduce((size, chunk) => size + chunk.length, 0));
+        chunks.reduce((offset, chunk) => (all.set(chunk, offset), offset + chunk.length), 0);
+        const sent = items.filter((item): item is SseEvent => typeof item !== 'string');
+        expect(parse(all, cuts).events.map(({ data, event }) => ({ data, event }))).toEqual(
+          sent.map(({ data, event }) => ({ data: asRead(data as string), event })),
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,19 @@
+export { SseError, type SseErrorCode } from './errors.js';
+export { type EncodeOptions, encode, encodeComment, jsonSerializer, type Serializer, type SseEvent } from './format.js';
+export { SSE_HEADERS } from './headers.js';
+export { readLastEventId } from './last-event-id.js';
+export type { SseSink } from './sink.js';
+export {
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  type EventMap,
+  type MessageData,
+  type OverflowInfo,
+  type OverflowPolicy,
+  type SendOptions,
+  SseStream,
+  type SseStreamInit,
+  type SseStreamOptions,
+  type StreamEvent,
+} from './stream.js';
+export { type CreateResponseOptions, createResponse, createWebSink, type WebSink } from './web.js';

@@ -1,0 +1,347 @@
+import { SseError } from './errors.js';
+import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer } from './format.js';
+import type { SseSink } from './sink.js';
+
+/** Event names mapped to the type of their data, e.g. `{ tick: { n: number } }`. */
+export type EventMap = Record<string, unknown>;
+
+/** The data type of an event sent without a name, i.e. as `message`. */
+export type MessageData<Events extends EventMap> = 'message' extends keyof Events
+  ? Events['message']
+  : string extends keyof Events
+    ? Events[string]
+    : never;
+
+/** Fields of an event besides its name and data. */
+export interface SendOptions {
+  /** Sets the client's last event id (sent back as `Last-Event-ID`); no CR, LF or NUL. */
+  id?: string | number;
+  /** Reconnection delay in ms the client should use from now on; a non-negative integer. */
+  retry?: number;
+}
+
+/** One event for {@link SseStream.pipe}: its name (checked against `Events`), data and fields. */
+export type StreamEvent<Events extends EventMap = EventMap> =
+  | { [K in keyof Events & string]: SendOptions & { event: K; data: Events[K] } }[keyof Events & string]
+  | (SendOptions & { event?: undefined; data: MessageData<Events> });
+
+/** What to do with an event that would take a stream's buffer past `maxBufferedBytes`. */
+export type OverflowPolicy = 'close' | 'drop';
+
+/** What an `onOverflow` function is told. */
+export interface OverflowInfo {
+  /** The stream whose client is too slow. */
+  stream: SseStream;
+  /** Bytes waiting for the client now. */
+  bufferedBytes: number;
+  /** Size of the frame that did not fit. */
+  frameBytes: number;
+}
+
+/** Options of every event stream, whatever the runtime. */
+export interface SseStreamOptions {
+  /**
+   * Reconnection delay in ms sent to the client when the stream opens (`retry:`).
+   * Default: none, so the client keeps its own (about 3 s in browsers).
+   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#concept-event-stream-reconnection-time
+   */
+  retry?: number;
+  /**
+   * Milliseconds of silence after which a comment line is sent, or `false` for none.
+   * Default 8 000: under Bun's 10 s idle timeout and well under the 60 s of nginx and
+   * common load balancers. The stream checks twice per period, so no silence lasts longer.
+   */
+  heartbeat?: number | false;
+  /** Turns non-string data into text. Default `JSON.stringify`. */
+  serializer?: Serializer;
+  /**
+   * Most bytes a stream keeps for a client that reads slower than events arrive, beyond
+   * what the transport itself buffers. Default 262 144 (256 KiB).
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Policy when a frame does not fit in `maxBufferedBytes`: `'close'` (default) ends the
+   * connection so the client reconnects with `Last-Event-ID` and history fills the gap;
+   * `'drop'` drops the frame and `send` returns `false`. A function decides per case.
+   */
+  onOverflow?: OverflowPolicy | ((info: OverflowInfo) => OverflowPolicy);
+  /** Extra response headers (e.g. CORS); the event-stream headers win on conflict. */
+  headers?: Record<string, string>;
+}
+
+/** What a sink's creator knows about the request, besides the options. */
+export interface SseStreamInit extends SseStreamOptions {
+  /** The client's last seen event id; see `readLastEventId`. */
+  lastEventId?: string;
+}
+
+/** Default of {@link SseStreamOptions.heartbeat}. */
+export const DEFAULT_HEARTBEAT_MS = 8_000;
+/** Default of {@link SseStreamOptions.maxBufferedBytes}. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
+
+const utf8 = new TextEncoder();
+const HEARTBEAT = utf8.encode(formatComment(''));
+
+const CLOSE_MESSAGES: Record<'STREAM_CLOSED' | 'CLIENT_GONE' | 'BUFFER_OVERFLOW', string> = {
+  STREAM_CLOSED: 'the stream was closed by the server',
+  CLIENT_GONE: 'the client disconnected',
+  BUFFER_OVERFLOW: 'the client read too slowly and the buffer bound was reached',
+};
+
+/**
+ * One server-sent event stream to one client. Frames are validated and encoded at the call
+ * site, written to the sink while it keeps up, and held in a bounded buffer while it does
+ * not. The stream ends once, by either side; after that, writes return `false`.
+ *
+ * Create one with `createStream(req, res)` from `@ssekit/core/node`, `createResponse` for
+ * fetch-style runtimes, or a framework adapter.
+ *
+ * @typeParam Events - optional map of event names to data types that `send` checks.
+ */
+export class SseStream<Events extends EventMap = EventMap> {
+  /** The client's last seen event id (`Last-Event-ID` header or `lastEventId` query parameter). */
+  readonly lastEventId: string | undefined;
+
+  readonly #sink: SseSink;
+  readonly #serializer: Serializer;
+  readonly #maxBufferedBytes: number;
+  readonly #onOverflow: NonNullable<SseStreamOptions['onOverflow']>;
+  readonly #controller = new AbortController();
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #waitingForSink = false;
+  #drained: { promise: Promise<void>; resolve: () => void } | undefined;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #wroteSinceCheck = true;
+
+  /**
+   * @param sink - where the bytes go.
+   * @param init - options, and the client's last event id.
+   * @throws {@link SseError} `INVALID_RETRY` / `INVALID_OPTION` for invalid options; the sink
+   * is not written to then.
+   */
+  constructor(sink: SseSink, init: SseStreamInit = {}) {
+    const heartbeat = init.heartbeat ?? DEFAULT_HEARTBEAT_MS;
+    const maxBufferedBytes = init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    if (heartbeat !== false && !(Number.isFinite(heartbeat) && heartbeat > 0)) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `heartbeat ${String(heartbeat)} must be a positive number of milliseconds, or false.`,
+      );
+    }
+    if (!(maxBufferedBytes >= 0)) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `maxBufferedBytes ${String(maxBufferedBytes)} must be a number of bytes, 0 or more.`,
+      );
+    }
+    const opening = init.retry === undefined ? formatComment('') : `retry: ${checkRetry(init.retry)}\n\n`;
+
+    this.lastEventId = init.lastEventId;
+    this.#sink = sink;
+    this.#serializer = init.serializer ?? jsonSerializer;
+    this.#maxBufferedBytes = maxBufferedBytes;
+    this.#onOverflow = init.onOverflow ?? 'close';
+
+    if (sink.signal.aborted) {
+      this.#finish('CLIENT_GONE');
+      return;
+    }
+    sink.signal.addEventListener('abort', this.#onSinkAbort);
+    // The first write also sends the response head, so the client's `open` fires now.
+    this.#write(utf8.encode(opening));
+    if (heartbeat !== false) {
+      this.#heartbeatTimer = setInterval(this.#checkHeartbeat, heartbeat / 2);
+      // Node and Bun: an idle stream alone must not keep the process alive.
+      (this.#heartbeatTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  /** Aborted when the stream ends, by either side; `reason` is an {@link SseError} saying why. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Whether the stream has ended; writes then return `false`. */
+  get closed(): boolean {
+    return this.#controller.signal.aborted;
+  }
+
+  /** Bytes waiting for a slow client, never more than `maxBufferedBytes`. */
+  get bufferedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /**
+   * Sends one event. Returns `true` when the frame was written or buffered, `false` when the
+   * stream has ended or the overflow policy dropped it. To pace a producer, `await drain()`.
+   *
+   * @throws {@link SseError} for an invalid name, id or retry, or data the serializer cannot
+   * handle; nothing is written then.
+   */
+  send<K extends keyof Events & string>(data: Events[K], options: SendOptions & { event: K }): boolean;
+  send(data: MessageData<Events>, options?: SendOptions & { event?: undefined }): boolean;
+  send(data: unknown, options?: SendOptions & { event?: string }): boolean {
+    const frame = formatEvent(
+      { data, event: options?.event, id: options?.id, retry: options?.retry },
+      this.#serializer,
+    );
+    return this.#write(utf8.encode(frame));
+  }
+
+  /** Sends a comment line, which clients ignore (see `encodeComment`). */
+  comment(text = ''): boolean {
+    return this.#write(utf8.encode(formatComment(text)));
+  }
+
+  /**
+   * Writes bytes that are already one or more complete frames, e.g. from `encode`, as they
+   * are. For fan-out: encode once, write the same bytes to every stream.
+   */
+  writeFrame(frame: Uint8Array): boolean {
+    return this.#write(frame);
+  }
+
+  /** Resolves once the buffer is empty and the transport takes bytes again, or the stream ended. */
+  drain(): Promise<void> {
+    if (!this.#waitingForSink || this.closed) return Promise.resolve();
+    if (!this.#drained) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#drained = { promise, resolve };
+    }
+    return this.#drained.promise;
+  }
+
+  /**
+   * Sends each event of `source` in turn, waiting for a slow client between them. Resolves
+   * when the source is done or the stream ends; then stops the source (`return()`), without
+   * waiting for an item the source is still producing. Does not close the stream.
+   *
+   * @throws what the source throws, or {@link SseError} for an invalid event.
+   */
+  async pipe(source: AsyncIterable<StreamEvent<Events>> | Iterable<StreamEvent<Events>>): Promise<void> {
+    const iterator: AsyncIterator<StreamEvent<Events>> | Iterator<StreamEvent<Events>> =
+      Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+    let onEnd!: () => void;
+    const ended = new Promise<IteratorReturnResult<undefined>>((resolve) => {
+      onEnd = () => resolve({ done: true, value: undefined });
+    });
+    this.signal.addEventListener('abort', onEnd);
+    let sourceDone = false;
+    try {
+      while (!this.closed) {
+        const next = await Promise.race([iterator.next(), ended]);
+        if (next.done) {
+          sourceDone = !this.closed;
+          return;
+        }
+        const { data, event, id, retry } = next.value;
+        this.#write(utf8.encode(formatEvent({ data, event, id, retry }, this.#serializer)));
+        if (this.#waitingForSink) await this.drain();
+      }
+    } finally {
+      this.signal.removeEventListener('abort', onEnd);
+      // An async generator that is still producing runs its `finally` at its next `yield`.
+      if (!sourceDone) Promise.resolve(iterator.return?.()).catch(() => {});
+    }
+  }
+
+  /**
+   * Ends the stream after the bytes already buffered. Harmless when already closed. The
+   * client reconnects after its retry delay; to stop it for good, answer the next request
+   * with status 204.
+   */
+  close(): void {
+    if (this.closed) return;
+    if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
+    this.#sink.close();
+    this.#finish('STREAM_CLOSED');
+  }
+
+  #write(frame: Uint8Array): boolean {
+    if (this.closed) return false;
+    this.#wroteSinceCheck = true;
+    if (this.#waitingForSink) {
+      if (this.#queuedBytes + frame.byteLength > this.#maxBufferedBytes) return this.#overflow(frame.byteLength);
+      this.#queue.push(frame);
+      this.#queuedBytes += frame.byteLength;
+      return true;
+    }
+    if (!this.#sink.write(frame)) this.#waitForSink();
+    return true;
+  }
+
+  #waitForSink(): void {
+    this.#waitingForSink = true;
+    this.#sink.ready().then(this.#onSinkReady, this.#onSinkAbort);
+  }
+
+  readonly #onSinkReady = (): void => {
+    if (this.closed) return;
+    if (this.#queuedBytes > 0 && !this.#sink.write(this.#takeQueue())) {
+      this.#waitForSink();
+      return;
+    }
+    this.#waitingForSink = false;
+    this.#resolveDrained();
+  };
+
+  // Several queued frames go out as one chunk: fewer, larger writes are what make
+  // streaming fast (one system call and one HTTP/1.1 chunk instead of many).
+  #takeQueue(): Uint8Array {
+    const frames = this.#queue;
+    const size = this.#queuedBytes;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (frames.length === 1) return frames[0] as Uint8Array;
+    const chunk = new Uint8Array(size);
+    let offset = 0;
+    for (const frame of frames) {
+      chunk.set(frame, offset);
+      offset += frame.byteLength;
+    }
+    return chunk;
+  }
+
+  #overflow(frameBytes: number): boolean {
+    const policy =
+      typeof this.#onOverflow === 'function'
+        ? this.#onOverflow({ stream: this as unknown as SseStream, bufferedBytes: this.#queuedBytes, frameBytes })
+        : this.#onOverflow;
+    if (policy === 'drop' || this.closed) return false;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#sink.abort();
+    this.#finish('BUFFER_OVERFLOW');
+    return false;
+  }
+
+  readonly #checkHeartbeat = (): void => {
+    if (!this.#wroteSinceCheck && !this.#waitingForSink) this.#write(HEARTBEAT);
+    this.#wroteSinceCheck = false;
+  };
+
+  readonly #onSinkAbort = (): void => {
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#finish('CLIENT_GONE');
+  };
+
+  #finish(code: keyof typeof CLOSE_MESSAGES): void {
+    if (this.closed) return;
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+    this.#sink.signal.removeEventListener('abort', this.#onSinkAbort);
+    this.#controller.abort(new SseError(code, CLOSE_MESSAGES[code]));
+    this.#resolveDrained();
+  }
+
+  #resolveDrained(): void {
+    this.#drained?.resolve();
+    this.#drained = undefined;
+  }
+}

@@ -1,0 +1,137 @@
+import { streamHeaders } from './headers.js';
+import { readLastEventId } from './last-event-id.js';
+import type { SseSink } from './sink.js';
+import { type EventMap, SseStream, type SseStreamOptions } from './stream.js';
+
+/** Options of {@link createResponse}. */
+export interface CreateResponseOptions extends SseStreamOptions {
+  /**
+   * Bytes the response body queues before the stream counts the client as slow and starts
+   * its own bounded buffer. Default 16 384, like Node's sockets.
+   */
+  highWaterMark?: number;
+  /**
+   * Called when the handler throws or rejects; the stream is closed first. Default: the
+   * error is logged with `console.error`, so a failing handler never goes unnoticed and
+   * never crashes the process.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** A {@link SseSink} whose bytes are read from `body`, a pull-based `ReadableStream`. */
+export interface WebSink extends SseSink {
+  /** The response body to hand to the runtime. */
+  readonly body: ReadableStream<Uint8Array>;
+}
+
+/**
+ * Creates a sink over a pull-based `ReadableStream`. The stream's `cancel` (the runtime
+ * saw the client leave) or an aborted `requestSignal` aborts the sink's signal.
+ *
+ * @param requestSignal - the request's `AbortSignal`, aborted by most runtimes on disconnect.
+ * @param highWaterMark - bytes queued in the body before `write` returns `false`. Default 16 384.
+ */
+export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 1024): WebSink {
+  const ended = new AbortController();
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let wakeWriter: (() => void) | undefined;
+
+  const finish = (reason?: unknown): void => {
+    requestSignal?.removeEventListener('abort', onRequestAbort);
+    wakeWriter?.();
+    wakeWriter = undefined;
+    ended.abort(reason);
+  };
+  const onRequestAbort = (): void => {
+    if (ended.signal.aborted) return;
+    try {
+      controller.close();
+    } catch {
+      // Already closed or errored by the runtime.
+    }
+    finish(requestSignal?.reason);
+  };
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      pull() {
+        wakeWriter?.();
+        wakeWriter = undefined;
+      },
+      cancel(reason) {
+        finish(reason);
+      },
+    },
+    { highWaterMark, size: (chunk) => chunk.byteLength },
+  );
+  if (requestSignal?.aborted) onRequestAbort();
+  else requestSignal?.addEventListener('abort', onRequestAbort);
+
+  return {
+    body,
+    signal: ended.signal,
+    write(chunk) {
+      if (ended.signal.aborted) return false;
+      controller.enqueue(chunk);
+      return (controller.desiredSize ?? 0) > 0;
+    },
+    ready() {
+      if (ended.signal.aborted || (controller.desiredSize ?? 0) > 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        wakeWriter = resolve;
+      });
+    },
+    close() {
+      if (ended.signal.aborted) return;
+      controller.close();
+      finish();
+    },
+    abort() {
+      if (ended.signal.aborted) return;
+      controller.error(new Error('[ssekit] the client read too slowly; the response was cut off'));
+      finish();
+    },
+  };
+}
+
+/**
+ * Creates an event-stream `Response` for fetch-style runtimes (Hono, Bun, Deno, Cloudflare
+ * Workers, Node behind an adapter). `handler` gets the stream at once and may keep it for
+ * as long as it likes; the response is returned before the handler settles.
+ *
+ * @example
+ * export default {
+ *   fetch: (request: Request) =>
+ *     createResponse(request, async (stream) => {
+ *       for (let n = 0; !stream.closed; n++) {
+ *         stream.send({ n }, { event: 'tick' });
+ *         await new Promise((r) => setTimeout(r, 1000));
+ *       }
+ *     }),
+ * };
+ * @throws {@link SseError} for invalid options, before a response exists.
+ */
+export function createResponse<Events extends EventMap = EventMap>(
+  request: Request,
+  handler: (stream: SseStream<Events>) => void | Promise<void>,
+  options: CreateResponseOptions = {},
+): Response {
+  const sink = createWebSink(request.signal, options.highWaterMark);
+  const lastEventId = readLastEventId(request.headers.get('last-event-id'), request.url);
+  const stream = new SseStream<Events>(sink, { ...options, lastEventId });
+  const onError =
+    options.onError ?? ((error: unknown) => console.error('[ssekit] event-stream handler failed:', error));
+  const fail = (error: unknown): void => {
+    stream.close();
+    onError(error);
+  };
+  try {
+    Promise.resolve(handler(stream)).catch(fail);
+  } catch (error) {
+    fail(error);
+  }
+  return new Response(sink.body, { status: 200, headers: streamHeaders(options.headers) });
+}
