@@ -153,8 +153,6 @@ export class SseStream<Events extends EventMap = EventMap> {
     this.#write(utf8.encode(opening));
     if (heartbeat !== false) {
       this.#heartbeatTimer = setInterval(this.#checkHeartbeat, heartbeat / 2);
-      // Node and Bun: an idle stream alone must not keep the process alive.
-      (this.#heartbeatTimer as { unref?: () => void }).unref?.();
     }
   }
 
@@ -257,9 +255,10 @@ export class SseStream<Events extends EventMap = EventMap> {
    */
   close(): void {
     if (this.closed) return;
-    if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
-    this.#sink.close();
+    const rest = this.#queuedBytes > 0 ? this.#takeQueue() : undefined;
     this.#finish('STREAM_CLOSED');
+    if (rest) this.#sink.write(rest);
+    this.#sink.close();
   }
 
   #write(frame: Uint8Array): boolean {
@@ -315,8 +314,8 @@ export class SseStream<Events extends EventMap = EventMap> {
     if (policy === 'drop' || this.closed) return false;
     this.#queue = [];
     this.#queuedBytes = 0;
-    this.#sink.abort();
     this.#finish('BUFFER_OVERFLOW');
+    this.#sink.abort();
     return false;
   }
 

@@ -1,0 +1,298 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import compression from 'compression';
+import { EventSource, type EventSourceFetchInit } from 'eventsource';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { aborted, get, listen, until } from '../../test/helpers.js';
+import type { SseError, SseStream, SseStreamOptions } from '../index.js';
+import { createStream } from './index.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A node:http server whose every request becomes a stream handed to `onStream`. */
+async function serve(onStream: (stream: SseStream, req: http.IncomingMessage) => void, options?: SseStreamOptions) {
+  const server = http.createServer((req, res) => onStream(createStream(req, res, options), req));
+  const listening = await listen(server);
+  cleanups.push(listening.close);
+  return listening;
+}
+
+function eventSource(url: string, init?: ConstructorParameters<typeof EventSource>[1]) {
+  const source = new EventSource(url, init);
+  cleanups.push(() => source.close());
+  return source;
+}
+
+const SCRIPT_BYTES =
+  'retry: 1000\n\nevent: greeting\nid: 1\ndata: hello\ndata: world\n\ndata: {"n":2}\n\n: note\n\nid: 3\ndata: ünïcødé 😀\n\n';
+function runScript(stream: SseStream) {
+  stream.send('hello\nworld', { event: 'greeting', id: 1 });
+  stream.send({ n: 2 });
+  stream.comment('note');
+  stream.send('ünïcødé 😀', { id: '3' });
+  stream.close();
+}
+
+describe('createStream on node:http', () => {
+  it('answers 200 with the event-stream headers and the exact bytes', async () => {
+    const { url } = await serve(runScript, { retry: 1000 });
+    const { res, body } = await get(url);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(res.headers['cache-control']).toBe('no-cache, no-transform');
+    expect(res.headers['x-accel-buffering']).toBe('no');
+    expect(res.headers['content-length']).toBeUndefined();
+    expect(body).toBe(SCRIPT_BYTES);
+  });
+
+  it('keeps headers set before it and adds the extra ones', async () => {
+    const server = http.createServer((req, res) => {
+      res.setHeader('x-request-id', 'abc');
+      createStream(req, res, { headers: { 'Access-Control-Allow-Origin': '*' } }).close();
+    });
+    const { url, close } = await listen(server);
+    cleanups.push(close);
+    const { res } = await get(url);
+    expect(res.headers['x-request-id']).toBe('abc');
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+  });
+
+  it('sends the head at once, before any event', async () => {
+    const { url } = await serve(() => {});
+    const { res, body } = await get(url, {}, (text) => text.length > 0);
+    expect(res.statusCode).toBe(200);
+    expect(body).toBe(':\n\n');
+  });
+
+  it('reads Last-Event-ID from the header, and from the query when the header is absent', async () => {
+    const seen: (string | undefined)[] = [];
+    const { url } = await serve((stream) => {
+      seen.push(stream.lastEventId);
+      stream.close();
+    });
+    await get(`${url}/?lastEventId=q7`, { 'last-event-id': 'h9' });
+    await get(`${url}/?lastEventId=q7`);
+    await get(url);
+    expect(seen).toEqual(['h9', 'q7', undefined]);
+  });
+
+  it('streams each event at once behind the compression middleware', async () => {
+    const gzip = compression({ filter: () => true, threshold: 0 });
+    let stream!: SseStream;
+    const server = http.createServer((req, res) =>
+      gzip(req as never, res as never, () => {
+        stream = createStream(req, res, { heartbeat: false });
+      }),
+    );
+    const { url, close } = await listen(server);
+    cleanups.push(close);
+    const chunks: Buffer[] = [];
+    const res = await new Promise<http.IncomingMessage>((resolve) =>
+      http.get(url, { headers: { 'accept-encoding': 'gzip' } }, resolve),
+    );
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // `compression` honours `Cache-Control: no-transform` and leaves the stream as it is; the
+    // stream still calls the `res.flush()` it adds after every write.
+    expect(res.headers['content-encoding']).toBeUndefined();
+    const received = () => Buffer.concat(chunks).toString();
+    for (const n of [1, 2, 3]) {
+      stream.send(`event ${n}`);
+      await until(() => (received().includes(`data: event ${n}\n\n`) ? true : undefined));
+    }
+    stream.close();
+  });
+});
+
+describe('the eventsource client', () => {
+  it('receives multi-line and unicode data, names, ids and retry, and resumes with Last-Event-ID', async () => {
+    const connections: (string | undefined)[] = [];
+    const { url } = await serve(
+      (stream) => {
+        connections.push(stream.lastEventId);
+        if (stream.lastEventId === undefined) {
+          stream.send('line one\r\nline two\rline three', { id: 'a1' });
+          stream.send({ emoji: '🛰️', text: 'naïve' }, { event: 'json', id: 'a2' });
+          stream.close();
+        } else {
+          stream.send(`resumed after ${stream.lastEventId}`, { id: 'a3', event: 'done' });
+        }
+      },
+      { retry: 50 },
+    );
+    const source = eventSource(url);
+    const received: { type: string; data: string; lastEventId: string }[] = [];
+    const record = (event: MessageEvent) =>
+      received.push({ type: event.type, data: event.data, lastEventId: event.lastEventId });
+    source.addEventListener('message', record);
+    source.addEventListener('json', record);
+    source.addEventListener('done', record);
+    await until(() => (received.length === 3 ? true : undefined));
+    expect(received).toEqual([
+      { type: 'message', data: 'line one\nline two\nline three', lastEventId: 'a1' },
+      { type: 'json', data: '{"emoji":"🛰️","text":"naïve"}', lastEventId: 'a2' },
+      { type: 'done', data: 'resumed after a2', lastEventId: 'a3' },
+    ]);
+    expect(connections).toEqual([undefined, 'a2']);
+  });
+});
+
+describe('createStream on node:http2', () => {
+  const tls = {
+    key: readFileSync(new URL('../../test/fixtures/localhost-key.pem', import.meta.url)),
+    cert: readFileSync(new URL('../../test/fixtures/localhost-cert.pem', import.meta.url)),
+  };
+
+  const versions: string[] = [];
+  async function serveHttp2(onStream: (stream: SseStream) => void) {
+    const server = http2.createSecureServer(tls, (req, res) => {
+      versions.push(req.httpVersion);
+      onStream(createStream(req, res, { retry: 1000 }));
+    });
+    const listening = await listen(server, 'https');
+    cleanups.push(listening.close);
+    return listening;
+  }
+
+  it('sends the same bytes, and no connection-specific header', async () => {
+    const { url } = await serveHttp2(runScript);
+    const session = http2.connect(url, { ca: tls.cert });
+    cleanups.push(() => session.close());
+    const request = session.request({ ':path': '/' });
+    const [headers] = (await once(request, 'response')) as [http2.IncomingHttpHeaders];
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    await once(request, 'end');
+    expect(headers[':status']).toBe(200);
+    expect(headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    for (const name of ['connection', 'keep-alive', 'transfer-encoding', 'content-length']) {
+      expect(headers[name]).toBeUndefined();
+    }
+    expect(body).toBe(SCRIPT_BYTES);
+  });
+
+  it('serves the eventsource client over HTTP/2', async () => {
+    const streams: SseStream[] = [];
+    const { url } = await serveHttp2((stream) => {
+      streams.push(stream);
+      stream.send('over h2', { event: 'hello', id: '1' });
+    });
+    const agent = new Agent({ allowH2: true, connect: { ca: tls.cert } });
+    cleanups.push(() => agent.close());
+    versions.length = 0;
+    const source = eventSource(url, {
+      fetch: (input: string | URL, init?: EventSourceFetchInit) =>
+        undiciFetch(input, { ...init, dispatcher: agent } as never) as never,
+    });
+    const event = await new Promise<MessageEvent>((resolve) => source.addEventListener('hello', resolve));
+    expect(event.data).toBe('over h2');
+    expect(event.lastEventId).toBe('1');
+    expect(versions).toEqual(['2.0']);
+    source.close();
+    await aborted(streams[0]?.signal as AbortSignal);
+  });
+});
+
+describe('a client that goes away', () => {
+  it('aborts the signal promptly and releases the timer and listeners', async () => {
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    let stream!: SseStream;
+    let res!: http.ServerResponse;
+    const listenersBefore: Record<string, number> = {};
+    const server = http.createServer((req, response) => {
+      res = response;
+      for (const name of ['close', 'drain', 'error']) listenersBefore[name] = res.listenerCount(name);
+      stream = createStream(req, res, { heartbeat: 60_000 });
+    });
+    const { url, close } = await listen(server);
+    cleanups.push(close);
+    await get(url, {}, (body) => body === ':\n\n');
+    await until(() => stream);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timersBefore + 1);
+
+    const started = performance.now();
+    await aborted(stream.signal, 1_000);
+    const elapsed = performance.now() - started;
+    console.log(`[disconnect] signal aborted ${elapsed.toFixed(1)} ms after the client closed`);
+
+    expect((stream.signal.reason as SseError).code).toBe('CLIENT_GONE');
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timersBefore);
+    for (const name of ['close', 'drain', 'error']) expect(res.listenerCount(name)).toBe(listenersBefore[name]);
+    expect(stream.send('after')).toBe(false);
+    expect(stream.comment()).toBe(false);
+    expect(() => stream.close()).not.toThrow();
+    await stream.drain();
+  });
+});
+
+describe('a client that stops reading', () => {
+  it('stays within maxBufferedBytes, then closes, while another client receives everything', async () => {
+    const maxBufferedBytes = 256 * 1024;
+    const streams = new Map<string, SseStream>();
+    const { port, url, server } = await serve((stream, req) => streams.set(req.url ?? '', stream), {
+      maxBufferedBytes,
+    });
+    let open = 0;
+    const connections = () => {
+      server.getConnections((_, count) => {
+        open = count;
+      });
+      return open;
+    };
+
+    // The slow client sends its request, then never reads a byte.
+    const slow = net.connect(port, '127.0.0.1');
+    cleanups.push(() => slow.destroy());
+    slow.pause();
+    slow.write('GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+
+    const events = 20_000;
+    let fastReceived = 0;
+    let fastOrdered = true;
+    const fast = eventSource(`${url}/fast`);
+    fast.onmessage = (event) => {
+      fastOrdered &&= event.lastEventId === String(fastReceived);
+      fastReceived++;
+    };
+    const [slowStream, fastStream] = await until(() =>
+      streams.size === 2 ? [streams.get('/slow'), streams.get('/fast')] : undefined,
+    );
+    if (!slowStream || !fastStream) throw new Error('both clients should be connected');
+
+    // One broadcast loop, as an app would run it: it never waits for any client.
+    const payload = 'x'.repeat(1000);
+    let peak = 0;
+    let overflowAt = -1;
+    const started = performance.now();
+    for (let id = 0; id < events; id++) {
+      slowStream.send(payload, { id });
+      fastStream.send(payload, { id });
+      peak = Math.max(peak, slowStream.bufferedBytes);
+      if (overflowAt < 0 && slowStream.closed) overflowAt = id;
+      if (id % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await until(() => (fastReceived === events ? true : undefined), 20_000);
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `[slow client] peak bufferedBytes ${peak} of ${maxBufferedBytes}; overflow after ${overflowAt} events (~${((overflowAt * 1010) / 1e6).toFixed(1)} MB held by the kernel and Node); fast client got ${fastReceived}/${events} in order at ${Math.round(fastReceived / seconds)} events/s (${((fastReceived * 1010) / 1e6 / seconds).toFixed(1)} MB/s)`,
+    );
+
+    expect(peak).toBeLessThanOrEqual(maxBufferedBytes);
+    expect(peak).toBeGreaterThan(maxBufferedBytes - 1100);
+    expect(slowStream.closed).toBe(true);
+    expect((slowStream.signal.reason as SseError).code).toBe('BUFFER_OVERFLOW');
+    expect(fastStream.closed).toBe(false);
+    expect(fastOrdered).toBe(true);
+    // The slow client's connection was cut, not left open forever.
+    await until(() => (slowStream.signal.aborted && connections() === 1 ? true : undefined));
+  });
+});
