@@ -5,8 +5,9 @@ export default defineConfig({
   format: ['esm', 'cjs'],
   // One shared chunk, so "./node" and "." hand out the same SseStream class.
   splitting: true,
+  // The .d.ts build (rollup) puts declarations both entries use in one shared chunk
+  // (dist/stream-*.d.ts) whatever `splitting` says; test/packaging.test.ts checks both.
   dts: true,
   clean: true,
-  sourcemap: true,
   target: 'es2022',
 });

@@ -1,0 +1,130 @@
+// What npm users get: every public package under packages/* is built, packed with pnpm (so
+// `publishConfig` applies, as on publish) and checked as a consumer would see the tarball.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { publint } from 'publint';
+import { formatMessage } from 'publint/utils';
+import ts from 'typescript';
+import { afterAll, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'ssekit-packaging-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+// Adapters join the list by existing; private packages are never published.
+const packages = readdirSync(join(root, 'packages'))
+  .map((name) => join(root, 'packages', name))
+  .filter((dir) => existsSync(join(dir, 'package.json')))
+  .map((dir) => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
+  .filter(({ pkg }) => !pkg.private)
+  .map(({ dir, pkg }) => ({ dir, name: pkg.name as string }));
+
+// What a user does with each package, run against the unpacked tarball: `types` must compile
+// as ESM and as CJS, and `run` must not throw in Node, loading entries with `import` (ESM)
+// and with `require` (CJS) through `load(specifier)`.
+const consumers: Record<string, { types: string; run: string }> = {
+  '@ssekit/core': {
+    // A second SseStream declaration would bring its own #private fields, so a "./node"
+    // stream would then not be assignable to the main entry's SseStream.
+    types: `
+      import type { SseStream } from '@ssekit/core';
+      import { createStream } from '@ssekit/core/node';
+      export const open = (...args: Parameters<typeof createStream>): SseStream => createStream(...args);
+    `,
+    // Without code splitting each entry bundles its own SseStream class and instanceof fails.
+    run: `
+      const { SseStream } = await load('@ssekit/core');
+      const { createStream } = await load('@ssekit/core/node');
+      const { EventEmitter } = await load('node:events');
+      const res = Object.assign(new EventEmitter(), { writeHead() {}, write: () => true, end() {} });
+      const stream = createStream({ headers: {}, url: '/' }, res, { heartbeat: false });
+      stream.close();
+      if (!(stream instanceof SseStream)) throw new Error('"./node" has its own SseStream class');
+    `,
+  },
+};
+
+const run = (command: string, args: string[], cwd = root) =>
+  execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** Node builtins that `entry` or any chunk it imports (relatively) loads, as `file: specifier`. */
+function builtinImports(dir: string, entry: string, seen = new Set<string>()): string[] {
+  if (seen.has(entry)) return [];
+  seen.add(entry);
+  const code = readFileSync(join(dir, entry), 'utf8');
+  return [...code.matchAll(/\b(?:from|import|require)\s*\(?\s*["']([^"']+)["']/g)].flatMap(([, specifier = '']) => {
+    if (specifier.startsWith('.')) return builtinImports(dir, join(dirname(entry), specifier), seen);
+    return isBuiltin(specifier) ? [`${entry}: ${specifier}`] : [];
+  });
+}
+
+/** Classes declared in more than one declaration file of one flavour (.d.ts or .d.cts). */
+function duplicateClasses(dir: string): string[] {
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+  return ['.d.ts', '.d.cts'].flatMap((extension) => {
+    const declared = files
+      .filter((file) => file.endsWith(extension))
+      .flatMap((file) => [...readFileSync(join(dir, file), 'utf8').matchAll(/declare class (\w+)/g)].map((m) => m[1]));
+    return declared.filter((name, i) => declared.indexOf(name) !== i).map((name) => `${name} (${extension})`);
+  });
+}
+
+function typeErrors(name: string, source: string): string[] {
+  const base = join(tmp, name.replace(/\W/g, '-'));
+  const files = [`${base}.mts`, `${base}.cts`];
+  for (const file of files) writeFileSync(file, source);
+  const { options } = ts.convertCompilerOptionsFromJson(
+    // Like a user's strict NodeNext project; skipLibCheck off so the shipped .d.ts are checked too.
+    { module: 'nodenext', strict: true, noEmit: true, lib: ['es2022', 'dom'], types: ['node'], skipLibCheck: false },
+    tmp,
+  );
+  // @types/node lives in the repo, not next to the temp files.
+  options.typeRoots = [join(root, 'node_modules/@types')];
+  return ts
+    .getPreEmitDiagnostics(ts.createProgram(files, options))
+    .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+}
+
+it.each(packages)(
+  '$name builds and packs into a clean dual package',
+  async ({ dir, name }) => {
+    run('pnpm', ['--filter', name, 'build']);
+    const packDir = join(tmp, 'tarballs', name);
+    run('pnpm', ['pack', '--pack-destination', packDir], dir);
+    const tarball = join(packDir, readdirSync(packDir).find((file) => file.endsWith('.tgz')) ?? 'missing.tgz');
+    // Unpacked into node_modules, so consumers (and later packages depending on this one) resolve it.
+    const unpacked = join(tmp, 'node_modules', name);
+    mkdirSync(unpacked, { recursive: true });
+    run('tar', ['-xzf', tarball, '-C', unpacked, '--strip-components=1']);
+
+    const lint = await publint({ pack: { tarball: new Uint8Array(readFileSync(tarball)).buffer }, strict: true });
+    expect(lint.messages.map((message) => formatMessage(message, lint.pkg))).toEqual([]);
+
+    // attw's default (strict) profile: node10, node16 from CJS and ESM, and bundler must all
+    // resolve. node10 (TypeScript's `moduleResolution: "node"`) ignores `exports`, so subpaths
+    // such as "./node" reach it through `typesVersions` in publishConfig.
+    const attw = spawnSync(join(root, 'node_modules/.bin/attw'), [tarball, '--format', 'json'], { encoding: 'utf8' });
+    expect(JSON.parse(attw.stdout).problems).toEqual({});
+
+    // The main entry must load on Bun, Deno and Cloudflare workerd, so neither it nor a chunk
+    // it loads may import a Node builtin; only dist/node/* may. A Node-only adapter whose
+    // main entry needs builtins would have to be exempted here, with its reason.
+    for (const entry of ['dist/index.js', 'dist/index.cjs']) expect(builtinImports(unpacked, entry)).toEqual([]);
+
+    // Entries share declarations through a common .d.ts chunk, as they share classes at run time.
+    expect(duplicateClasses(join(unpacked, 'dist'))).toEqual([]);
+    const consumer = consumers[name];
+    if (!consumer) return;
+    expect(typeErrors(name, consumer.types)).toEqual([]);
+    // A child process, so Node's own resolver reads `exports`; `node -e` resolves from its cwd.
+    const script = (load: string) =>
+      `const load = ${load}; (async () => { ${consumer.run} })().catch((e) => { console.error(e); process.exit(1); });`;
+    run(process.execPath, ['--input-type=module', '-e', script('(s) => import(s)')], tmp);
+    run(process.execPath, ['-e', script('async (s) => require(s)')], tmp);
+  },
+  120_000,
+);
