@@ -4,20 +4,23 @@
  * - `INVALID_EVENT`: an event name contains CR or LF.
  * - `INVALID_ID`: an id contains CR, LF or NUL.
  * - `INVALID_RETRY`: a retry is not a non-negative safe integer.
+ * - `INVALID_DATA`: a stream was asked to send `undefined` as data.
  * - `SERIALIZE_FAILED`: the serializer threw or did not return a string.
  * - `INVALID_OPTION`: an option of a stream or sink is out of range.
- * - `STREAM_CLOSED`, `CLIENT_GONE`, `BUFFER_OVERFLOW`: why a stream ended; these are
+ * - `STREAM_CLOSED`, `CLIENT_GONE`, `BUFFER_OVERFLOW`, `CLIENT_STALLED`: why a stream ended; these are
  *   only ever the `reason` of {@link SseStream.signal}, never thrown.
  */
 export type SseErrorCode =
   | 'INVALID_EVENT'
   | 'INVALID_ID'
   | 'INVALID_RETRY'
+  | 'INVALID_DATA'
   | 'SERIALIZE_FAILED'
   | 'INVALID_OPTION'
   | 'STREAM_CLOSED'
   | 'CLIENT_GONE'
-  | 'BUFFER_OVERFLOW';
+  | 'BUFFER_OVERFLOW'
+  | 'CLIENT_STALLED';
 
 /**
  * The one error class of ssekit. Thrown at the call site for programmer mistakes (an

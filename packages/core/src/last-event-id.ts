@@ -8,8 +8,23 @@
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header
  */
 export function readLastEventId(header: string | null | undefined, url: string | undefined): string | undefined {
-  if (header) return header;
+  if (header) return decodeUtf8Header(header);
   const query = url?.indexOf('?') ?? -1;
   if (query === -1) return undefined;
   return new URLSearchParams(url?.slice(query + 1)).get('lastEventId') || undefined;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const LATIN1_HIGH = /[\u0080-\u00ff]/;
+const BEYOND_LATIN1 = /[\u0100-\uffff]/;
+
+// Browsers send the id as UTF-8 bytes, while Node and the fetch `Headers` read header bytes
+// as Latin-1: "é" arrives as "Ã©". Read the bytes again as UTF-8 when they are valid UTF-8.
+function decodeUtf8Header(value: string): string {
+  if (!LATIN1_HIGH.test(value) || BEYOND_LATIN1.test(value)) return value;
+  try {
+    return utf8.decode(Uint8Array.from(value, (char) => char.charCodeAt(0)));
+  } catch {
+    return value;
+  }
 }

@@ -1,5 +1,15 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { createResponse, createWebSink, SseError, SseStream, type SseStreamInit } from './index.js';
+import {
+  createResponse,
+  createWebSink,
+  readLastEventId,
+  SseError,
+  type SseSink,
+  SseStream,
+  type SseStreamInit,
+} from './index.js';
 
 const decoder = new TextDecoder();
 
@@ -43,7 +53,34 @@ describe('SseStream', () => {
     expect(() => new SseStream(sink, { retry: -1 })).toThrow(SseError);
     expect(() => new SseStream(sink, { heartbeat: 0 })).toThrow(/heartbeat/);
     expect(() => new SseStream(sink, { maxBufferedBytes: Number.NaN })).toThrow(/maxBufferedBytes/);
+    // setInterval overflows past 2^31-1 ms and would fire every millisecond.
+    expect(() => new SseStream(sink, { heartbeat: 2 ** 32 })).toThrow(/2\^31-1/);
     expect(write).not.toHaveBeenCalled();
+  });
+
+  it('refuses undefined data, which no client would dispatch', () => {
+    const { stream, sink } = open();
+    const write = vi.spyOn(sink, 'write');
+    expect(() => stream.send(undefined, { event: 'ping' })).toThrow(expect.objectContaining({ code: 'INVALID_DATA' }));
+    expect(write).not.toHaveBeenCalled();
+  });
+
+  it('starts no timer when the sink ends during the opening write', () => {
+    vi.useFakeTimers();
+    const ended = new AbortController();
+    const sink: SseSink = {
+      signal: ended.signal,
+      write: () => {
+        ended.abort();
+        return false;
+      },
+      ready: () => Promise.resolve(),
+      close: () => {},
+      abort: () => {},
+    };
+    const stream = new SseStream(sink, { heartbeat: 1000 });
+    expect(stream.closed).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('sends events, comments and pre-encoded frames in order', async () => {
@@ -129,6 +166,21 @@ describe('SseStream', () => {
     expect(onOverflow).toHaveBeenCalledWith({ stream, bufferedBytes: 0, frameBytes: 9 });
   });
 
+  it('sends heartbeats once per period while idle, so no silence lasts longer', () => {
+    vi.useFakeTimers();
+    const { sink } = open({ heartbeat: 1000 }, 1 << 20);
+    const heartbeats: number[] = [];
+    const start = Date.now();
+    vi.spyOn(sink, 'write').mockImplementation(() => {
+      heartbeats.push(Date.now());
+      return true;
+    });
+    vi.advanceTimersByTime(5000);
+    const gaps = heartbeats.slice(1).map((at, i) => at - (heartbeats[i] as number));
+    expect(heartbeats[0]).toBe(start + 1000);
+    expect(gaps).toEqual([1000, 1000, 1000, 1000]);
+  });
+
   it('sends a heartbeat only after a silent period', async () => {
     vi.useFakeTimers();
     const { stream, read } = open({ heartbeat: 1000 }, 1 << 20);
@@ -155,7 +207,14 @@ describe('SseStream', () => {
     await stream.drain();
   });
 
-  it('types send against an event map', () => {
+  it('types send against an event map, declared as a type or an interface', () => {
+    interface ChatEvents {
+      joined: { user: string };
+    }
+    const chat = open().stream as unknown as SseStream<ChatEvents>;
+    chat.send({ user: 'ann' }, { event: 'joined' });
+    // @ts-expect-error ChatEvents has no unnamed (message) event
+    chat.send('hello');
     const { stream } = open();
     const typed = stream as unknown as SseStream<{ tick: { n: number }; message: string }>;
     typed.send({ n: 1 }, { event: 'tick' });
@@ -219,6 +278,30 @@ describe('SseStream.pipe', () => {
     await vi.waitFor(() => expect(stopped).toBe(true));
   });
 
+  it('holds no memory per item sent', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { stream, reader } = open({}, 1 << 20);
+    void (async () => {
+      while (!(await reader.read()).done);
+    })();
+    const heap: number[] = [];
+    await stream.pipe(
+      (async function* () {
+        for (let i = 1; i <= 200_000; i++) {
+          if (i % 50_000 === 0) {
+            gc();
+            heap.push(process.memoryUsage().heapUsed);
+          }
+          yield { data: i };
+        }
+      })(),
+    );
+    const growth = (heap[3] as number) - (heap[0] as number);
+    console.log(`[pipe] heap growth over 150k items: ${(growth / 1e6).toFixed(2)} MB`);
+    expect(growth).toBeLessThan(5e6);
+  });
+
   it('rejects with the error of a failing source', async () => {
     const { stream } = open();
     const failing = (async function* () {
@@ -256,6 +339,33 @@ describe('createResponse', () => {
     expect(seen).toEqual(['h', 'q', undefined]);
   });
 
+  it('ends a HEAD response at once', async () => {
+    let stream!: SseStream;
+    const response = createResponse(new Request('http://x/e', { method: 'HEAD' }), (s) => {
+      stream = s;
+    });
+    expect(response.status).toBe(200);
+    expect(stream.closed).toBe(true);
+  });
+
+  it('refuses invalid options with an SseError before it reads the request', () => {
+    const request = new Request('http://x/e');
+    expect(() => createResponse(request, () => {}, { highWaterMark: -1 })).toThrow(SseError);
+    expect(() => createResponse(request, () => {}, { retry: 1.5 })).toThrow(SseError);
+  });
+
+  it('reports an onError that throws instead of leaving a rejection unhandled', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const response = createResponse(new Request('http://x/e'), () => Promise.reject(new Error('handler broke')), {
+      onError: () => {
+        throw new Error('onError broke');
+      },
+    });
+    expect(await response.text()).toBe(':\n\n');
+    expect(logged).toHaveBeenCalledWith(expect.any(String), expect.objectContaining({ message: 'onError broke' }));
+    logged.mockRestore();
+  });
+
   it('ends the stream when the request is aborted', async () => {
     const controller = new AbortController();
     let stream!: SseStream;
@@ -279,5 +389,21 @@ describe('createResponse', () => {
     );
     expect(await response.text()).toBe(':\n\ndata: before\n\n');
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'handler broke' }));
+  });
+});
+
+describe('readLastEventId', () => {
+  it('reads UTF-8 ids that Node and fetch decoded as Latin-1', () => {
+    const asLatin1 = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
+    expect(readLastEventId(asLatin1('é-😀'), undefined)).toBe('é-😀');
+    expect(readLastEventId('plain-42', undefined)).toBe('plain-42');
+    // Not valid UTF-8: kept as it came.
+    expect(readLastEventId('\u00e9', undefined)).toBe('\u00e9');
+  });
+
+  it('falls back to the lastEventId query parameter, percent-decoded', () => {
+    expect(readLastEventId(undefined, '/e?x=1&lastEventId=%C3%A9')).toBe('é');
+    expect(readLastEventId('', '/e?lastEventId=')).toBeUndefined();
+    expect(readLastEventId(null, 'https://h/e')).toBeUndefined();
   });
 });

@@ -6,7 +6,7 @@ import type { SseSink } from './sink.js';
 export type EventMap = Record<string, unknown>;
 
 /** The data type of an event sent without a name, i.e. as `message`. */
-export type MessageData<Events extends EventMap> = 'message' extends keyof Events
+export type MessageData<Events extends object> = 'message' extends keyof Events
   ? Events['message']
   : string extends keyof Events
     ? Events[string]
@@ -21,7 +21,7 @@ export interface SendOptions {
 }
 
 /** One event for {@link SseStream.pipe}: its name (checked against `Events`), data and fields. */
-export type StreamEvent<Events extends EventMap = EventMap> =
+export type StreamEvent<Events extends object = EventMap> =
   | { [K in keyof Events & string]: SendOptions & { event: K; data: Events[K] } }[keyof Events & string]
   | (SendOptions & { event?: undefined; data: MessageData<Events> });
 
@@ -50,6 +50,9 @@ export interface SseStreamOptions {
    * Milliseconds of silence after which a comment line is sent, or `false` for none.
    * Default 8 000: under Bun's 10 s idle timeout and well under the 60 s of nginx and
    * common load balancers. The stream checks twice per period, so no silence lasts longer.
+   * A client that has taken no bytes for four periods while some wait is cut off
+   * (`CLIENT_STALLED`), even when the producer waits on `drain()` and sends nothing new.
+   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes
    */
   heartbeat?: number | false;
   /** Turns non-string data into text. Default `JSON.stringify`. */
@@ -80,13 +83,39 @@ export const DEFAULT_HEARTBEAT_MS = 8_000;
 /** Default of {@link SseStreamOptions.maxBufferedBytes}. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
 
+/** Checks after how many silent heartbeat checks (half periods) a waiting client is cut off. */
+const STALLED_CHECKS = 8;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const utf8 = new TextEncoder();
 const HEARTBEAT = utf8.encode(formatComment(''));
 
-const CLOSE_MESSAGES: Record<'STREAM_CLOSED' | 'CLIENT_GONE' | 'BUFFER_OVERFLOW', string> = {
+/**
+ * @internal Throws {@link SseError} for invalid stream options. Sink factories call it
+ * before they touch the response, so that a bad option leaves nothing behind.
+ */
+export function checkStreamOptions(options: SseStreamOptions): void {
+  const { heartbeat = DEFAULT_HEARTBEAT_MS, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES, retry } = options;
+  if (heartbeat !== false && !(typeof heartbeat === 'number' && heartbeat > 0 && heartbeat <= MAX_TIMER_MS)) {
+    throw new SseError(
+      'INVALID_OPTION',
+      `heartbeat ${String(heartbeat)} must be a number of milliseconds from 1 to 2^31-1 (timers overflow past it), or false.`,
+    );
+  }
+  if (!(typeof maxBufferedBytes === 'number' && maxBufferedBytes >= 0)) {
+    throw new SseError(
+      'INVALID_OPTION',
+      `maxBufferedBytes ${String(maxBufferedBytes)} must be a number of bytes, 0 or more.`,
+    );
+  }
+  if (retry !== undefined) checkRetry(retry);
+}
+
+const CLOSE_MESSAGES: Record<'STREAM_CLOSED' | 'CLIENT_GONE' | 'BUFFER_OVERFLOW' | 'CLIENT_STALLED', string> = {
   STREAM_CLOSED: 'the stream was closed by the server',
   CLIENT_GONE: 'the client disconnected',
   BUFFER_OVERFLOW: 'the client read too slowly and the buffer bound was reached',
+  CLIENT_STALLED: 'the client took no bytes for four heartbeat periods',
 };
 
 /**
@@ -99,7 +128,7 @@ const CLOSE_MESSAGES: Record<'STREAM_CLOSED' | 'CLIENT_GONE' | 'BUFFER_OVERFLOW'
  *
  * @typeParam Events - optional map of event names to data types that `send` checks.
  */
-export class SseStream<Events extends EventMap = EventMap> {
+export class SseStream<Events extends object = EventMap> {
   /** The client's last seen event id (`Last-Event-ID` header or `lastEventId` query parameter). */
   readonly lastEventId: string | undefined;
 
@@ -114,6 +143,7 @@ export class SseStream<Events extends EventMap = EventMap> {
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #wroteSinceCheck = true;
+  #stalledChecks = 0;
 
   /**
    * @param sink - where the bytes go.
@@ -122,26 +152,14 @@ export class SseStream<Events extends EventMap = EventMap> {
    * is not written to then.
    */
   constructor(sink: SseSink, init: SseStreamInit = {}) {
+    checkStreamOptions(init);
     const heartbeat = init.heartbeat ?? DEFAULT_HEARTBEAT_MS;
-    const maxBufferedBytes = init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
-    if (heartbeat !== false && !(Number.isFinite(heartbeat) && heartbeat > 0)) {
-      throw new SseError(
-        'INVALID_OPTION',
-        `heartbeat ${String(heartbeat)} must be a positive number of milliseconds, or false.`,
-      );
-    }
-    if (!(maxBufferedBytes >= 0)) {
-      throw new SseError(
-        'INVALID_OPTION',
-        `maxBufferedBytes ${String(maxBufferedBytes)} must be a number of bytes, 0 or more.`,
-      );
-    }
-    const opening = init.retry === undefined ? formatComment('') : `retry: ${checkRetry(init.retry)}\n\n`;
+    const opening = init.retry === undefined ? formatComment('') : `retry: ${init.retry}\n\n`;
 
     this.lastEventId = init.lastEventId;
     this.#sink = sink;
     this.#serializer = init.serializer ?? jsonSerializer;
-    this.#maxBufferedBytes = maxBufferedBytes;
+    this.#maxBufferedBytes = init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#onOverflow = init.onOverflow ?? 'close';
 
     if (sink.signal.aborted) {
@@ -151,7 +169,7 @@ export class SseStream<Events extends EventMap = EventMap> {
     sink.signal.addEventListener('abort', this.#onSinkAbort);
     // The first write also sends the response head, so the client's `open` fires now.
     this.#write(utf8.encode(opening));
-    if (heartbeat !== false) {
+    if (heartbeat !== false && !this.closed) {
       this.#heartbeatTimer = setInterval(this.#checkHeartbeat, heartbeat / 2);
     }
   }
@@ -175,17 +193,14 @@ export class SseStream<Events extends EventMap = EventMap> {
    * Sends one event. Returns `true` when the frame was written or buffered, `false` when the
    * stream has ended or the overflow policy dropped it. To pace a producer, `await drain()`.
    *
-   * @throws {@link SseError} for an invalid name, id or retry, or data the serializer cannot
+   * @throws {@link SseError} for an invalid name, id or retry, `undefined` data (clients
+   * dispatch no event without data; send `''` for an empty one), or data the serializer cannot
    * handle; nothing is written then.
    */
   send<K extends keyof Events & string>(data: Events[K], options: SendOptions & { event: K }): boolean;
   send(data: MessageData<Events>, options?: SendOptions & { event?: undefined }): boolean;
   send(data: unknown, options?: SendOptions & { event?: string }): boolean {
-    const frame = formatEvent(
-      { data, event: options?.event, id: options?.id, retry: options?.retry },
-      this.#serializer,
-    );
-    return this.#write(utf8.encode(frame));
+    return this.#write(this.#encodeEvent(data, options));
   }
 
   /** Sends a comment line, which clients ignore (see `encodeComment`). */
@@ -224,21 +239,24 @@ export class SseStream<Events extends EventMap = EventMap> {
   async pipe(source: AsyncIterable<StreamEvent<Events>> | Iterable<StreamEvent<Events>>): Promise<void> {
     const iterator: AsyncIterator<StreamEvent<Events>> | Iterator<StreamEvent<Events>> =
       Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
-    let onEnd!: () => void;
-    const ended = new Promise<IteratorReturnResult<undefined>>((resolve) => {
-      onEnd = () => resolve({ done: true, value: undefined });
-    });
+    // The stream's end settles whichever `next()` is pending, without waiting for the source.
+    // A fresh promise per item: racing one long-lived promise would keep a callback per item.
+    let stopWaiting: ((result: IteratorReturnResult<undefined>) => void) | undefined;
+    const onEnd = () => stopWaiting?.({ done: true, value: undefined });
     this.signal.addEventListener('abort', onEnd);
     let sourceDone = false;
     try {
       while (!this.closed) {
-        const next = await Promise.race([iterator.next(), ended]);
+        const next = await new Promise<IteratorResult<StreamEvent<Events>>>((resolve, reject) => {
+          stopWaiting = resolve;
+          Promise.resolve(iterator.next()).then(resolve, reject);
+        });
         if (next.done) {
           sourceDone = !this.closed;
           return;
         }
         const { data, event, id, retry } = next.value;
-        this.#write(utf8.encode(formatEvent({ data, event, id, retry }, this.#serializer)));
+        this.#write(this.#encodeEvent(data, { event, id, retry }));
         if (this.#waitingForSink) await this.drain();
       }
     } finally {
@@ -261,6 +279,18 @@ export class SseStream<Events extends EventMap = EventMap> {
     this.#sink.close();
   }
 
+  #encodeEvent(data: unknown, options: (SendOptions & { event?: string | undefined }) | undefined): Uint8Array {
+    if (data === undefined) {
+      throw new SseError(
+        'INVALID_DATA',
+        'event data is undefined, and clients dispatch no event without data. Send a value, or an empty string for an empty event.',
+      );
+    }
+    return utf8.encode(
+      formatEvent({ data, event: options?.event, id: options?.id, retry: options?.retry }, this.#serializer),
+    );
+  }
+
   #write(frame: Uint8Array): boolean {
     if (this.closed) return false;
     this.#wroteSinceCheck = true;
@@ -281,6 +311,7 @@ export class SseStream<Events extends EventMap = EventMap> {
 
   readonly #onSinkReady = (): void => {
     if (this.closed) return;
+    this.#stalledChecks = 0;
     if (this.#queuedBytes > 0 && !this.#sink.write(this.#takeQueue())) {
       this.#waitForSink();
       return;
@@ -311,17 +342,28 @@ export class SseStream<Events extends EventMap = EventMap> {
       typeof this.#onOverflow === 'function'
         ? this.#onOverflow({ stream: this as unknown as SseStream, bufferedBytes: this.#queuedBytes, frameBytes })
         : this.#onOverflow;
-    if (policy === 'drop' || this.closed) return false;
-    this.#queue = [];
-    this.#queuedBytes = 0;
-    this.#finish('BUFFER_OVERFLOW');
-    this.#sink.abort();
+    if (policy === 'close') this.#cutOff('BUFFER_OVERFLOW');
     return false;
   }
 
+  // A client that cannot keep up is disconnected, not waited for: it reconnects with
+  // Last-Event-ID, and its unsent bytes are not kept.
+  #cutOff(code: 'BUFFER_OVERFLOW' | 'CLIENT_STALLED'): void {
+    if (this.closed) return;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#finish(code);
+    this.#sink.abort();
+  }
+
   readonly #checkHeartbeat = (): void => {
-    if (!this.#wroteSinceCheck && !this.#waitingForSink) this.#write(HEARTBEAT);
+    if (this.#waitingForSink) {
+      if (++this.#stalledChecks >= STALLED_CHECKS) this.#cutOff('CLIENT_STALLED');
+      return;
+    }
+    const idle = !this.#wroteSinceCheck;
     this.#wroteSinceCheck = false;
+    if (idle) this.#write(HEARTBEAT);
   };
 
   readonly #onSinkAbort = (): void => {

@@ -1,7 +1,8 @@
+import { SseError } from './errors.js';
 import { streamHeaders } from './headers.js';
 import { readLastEventId } from './last-event-id.js';
 import type { SseSink } from './sink.js';
-import { type EventMap, SseStream, type SseStreamOptions } from './stream.js';
+import { checkStreamOptions, type EventMap, SseStream, type SseStreamOptions } from './stream.js';
 
 /** Options of {@link createResponse}. */
 export interface CreateResponseOptions extends SseStreamOptions {
@@ -32,6 +33,12 @@ export interface WebSink extends SseSink {
  * @param highWaterMark - bytes queued in the body before `write` returns `false`. Default 16 384.
  */
 export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 1024): WebSink {
+  if (!(typeof highWaterMark === 'number' && highWaterMark >= 0)) {
+    throw new SseError(
+      'INVALID_OPTION',
+      `highWaterMark ${String(highWaterMark)} must be a number of bytes, 0 or more.`,
+    );
+  }
   const ended = new AbortController();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let wakeWriter: (() => void) | undefined;
@@ -97,6 +104,8 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
   };
 }
 
+const reportHandlerError = (error: unknown) => console.error('[ssekit] event-stream handler failed:', error);
+
 /**
  * Creates an event-stream `Response` for fetch-style runtimes (Hono, Bun, Deno, Cloudflare
  * Workers, Node behind an adapter). `handler` gets the stream at once and may keep it for
@@ -114,19 +123,24 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
  * };
  * @throws {@link SseError} for invalid options, before a response exists.
  */
-export function createResponse<Events extends EventMap = EventMap>(
+export function createResponse<Events extends object = EventMap>(
   request: Request,
   handler: (stream: SseStream<Events>) => void | Promise<void>,
   options: CreateResponseOptions = {},
 ): Response {
+  checkStreamOptions(options);
   const sink = createWebSink(request.signal, options.highWaterMark);
   const lastEventId = readLastEventId(request.headers.get('last-event-id'), request.url);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId });
-  const onError =
-    options.onError ?? ((error: unknown) => console.error('[ssekit] event-stream handler failed:', error));
+  // A HEAD response has no body: the handler sees a stream that has already ended.
+  if (request.method === 'HEAD') stream.close();
   const fail = (error: unknown): void => {
     stream.close();
-    onError(error);
+    try {
+      (options.onError ?? reportHandlerError)(error);
+    } catch (onErrorFailed) {
+      reportHandlerError(onErrorFailed);
+    }
   };
   try {
     Promise.resolve(handler(stream)).catch(fail);

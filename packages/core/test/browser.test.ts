@@ -24,7 +24,12 @@ beforeAll(async () => {
       }
       const stream = createStream(req, res, { retry: 100 });
       seenLastEventIds.push(stream.lastEventId);
-      if (stream.lastEventId === undefined) {
+      if (req.url.startsWith('/events/unicode-id')) {
+        if (stream.lastEventId === undefined) {
+          stream.send('first', { id: 'é-😀-你好' });
+          stream.close();
+        } else stream.send(`resumed after ${stream.lastEventId}`, { event: 'resumed' });
+      } else if (stream.lastEventId === undefined) {
         stream.send('first line\nsecond line\r\nthird\rfourth', { id: '1' });
         stream.send({ greeting: 'grüße', emoji: '👋🏽', cjk: '你好' }, { event: 'json', id: '2' });
         stream.send(' leading space kept', { id: '3' });
@@ -70,6 +75,22 @@ describe('Chromium EventSource', () => {
       { type: 'resumed', data: 'resumed after 4', lastEventId: '5' },
     ]);
     expect(seenLastEventIds).toEqual([undefined, '4']);
+  });
+
+  it('resumes after a non-ASCII id, which the browser sends back as UTF-8', async () => {
+    seenLastEventIds.length = 0;
+    const data = await page.evaluate(
+      () =>
+        new Promise<string>((resolve) => {
+          const source = new EventSource('/events/unicode-id');
+          source.addEventListener('resumed', (event) => {
+            source.close();
+            resolve(event.data);
+          });
+        }),
+    );
+    expect(data).toBe('resumed after é-😀-你好');
+    expect(seenLastEventIds).toEqual([undefined, 'é-😀-你好']);
   });
 
   it('passes lastEventId as a query parameter on a first connection', async () => {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { streamHeaders } from '../headers.js';
 import { type EventMap, readLastEventId, type SseSink, SseStream, type SseStreamOptions } from '../index.js';
+import { checkStreamOptions } from '../stream.js';
 
 /** A `node:http` or `node:http2` (compatibility API) response. */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -38,6 +39,8 @@ export function createNodeSink(res: NodeResponse, headers: Record<string, string
   res.on('close', onEnd);
   // A write racing a reset connection reports an error here; it means the client is gone.
   res.on('error', onEnd);
+  // The client may have left while async middleware ran: 'close' has fired already then.
+  if ('stream' in res ? res.stream.destroyed : res.destroyed || res.writableEnded) onEnd();
 
   return {
     signal: ended.signal,
@@ -78,12 +81,19 @@ export function createNodeSink(res: NodeResponse, headers: Record<string, string
  * });
  * @throws {@link SseError} for invalid options, before anything is written.
  */
-export function createStream<Events extends EventMap = EventMap>(
+export function createStream<Events extends object = EventMap>(
   req: NodeRequest,
   res: NodeResponse,
   options: SseStreamOptions = {},
 ): SseStream<Events> {
+  checkStreamOptions(options);
   const header = req.headers['last-event-id'];
   const lastEventId = readLastEventId(Array.isArray(header) ? header[0] : header, req.url);
-  return new SseStream<Events>(createNodeSink(res, streamHeaders(options.headers)), { ...options, lastEventId });
+  const stream = new SseStream<Events>(createNodeSink(res, streamHeaders(options.headers)), {
+    ...options,
+    lastEventId,
+  });
+  // A HEAD response has no body: end it with its head instead of holding the connection.
+  if (req.method === 'HEAD') stream.close();
+  return stream;
 }

@@ -234,7 +234,65 @@ describe('a client that goes away', () => {
   });
 });
 
+describe('a client that left before the stream opened', () => {
+  it('ends the stream at once, e.g. after slow async middleware', async () => {
+    let stream!: SseStream;
+    const server = http.createServer((req, res) => {
+      req.socket.on('close', () => {
+        stream = createStream(req, res);
+      });
+    });
+    const { url, close } = await listen(server);
+    cleanups.push(close);
+    const req = http.get(url);
+    req.on('error', () => {});
+    setTimeout(() => req.destroy(), 20);
+    await until(() => stream);
+    expect(stream.closed).toBe(true);
+    expect((stream.signal.reason as SseError).code).toBe('CLIENT_GONE');
+    expect(stream.send('x')).toBe(false);
+  });
+});
+
+describe('a HEAD request', () => {
+  it('gets the head and an ended response', async () => {
+    let stream!: SseStream;
+    const { url } = await serve((s) => {
+      stream = s;
+    });
+    const res = await new Promise<http.IncomingMessage>((resolve) =>
+      http.request(url, { method: 'HEAD' }, resolve).end(),
+    );
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(stream.closed).toBe(true);
+  });
+});
+
 describe('a client that stops reading', () => {
+  it('is cut off after four silent heartbeat periods when the producer waits for it', async () => {
+    let stream!: SseStream;
+    const { port } = await serve(
+      (s) => {
+        stream = s;
+        void s.pipe(
+          (async function* () {
+            for (let i = 0; i < 100_000; i++) yield { data: 'x'.repeat(1000) };
+          })(),
+        );
+      },
+      { heartbeat: 50 },
+    );
+    const stalled = net.connect(port, '127.0.0.1');
+    cleanups.push(() => stalled.destroy());
+    stalled.pause();
+    stalled.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await until(() => stream);
+    await aborted(stream.signal, 5_000);
+    expect((stream.signal.reason as SseError).code).toBe('CLIENT_STALLED');
+    expect(stream.bufferedBytes).toBe(0);
+  });
+
   it('stays within maxBufferedBytes, then closes, while another client receives everything', async () => {
     const maxBufferedBytes = 256 * 1024;
     const streams = new Map<string, SseStream>();
