@@ -55,20 +55,30 @@ export interface SseStreamOptions {
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes
    */
   heartbeat?: number | false;
-  /** Turns non-string data into text. Default `JSON.stringify`. */
+  /**
+   * Turns non-string data into text; line breaks in its result become several `data:` lines.
+   * Default `JSON.stringify`.
+   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#dispatchMessage
+   */
   serializer?: Serializer;
   /**
    * Most bytes a stream keeps for a client that reads slower than events arrive, beyond
    * what the transport itself buffers. Default 262 144 (256 KiB).
+   * @see https://nodejs.org/api/stream.html#buffering
    */
   maxBufferedBytes?: number;
   /**
    * Policy when a frame does not fit in `maxBufferedBytes`: `'close'` (default) ends the
    * connection so the client reconnects with `Last-Event-ID` and history fills the gap;
    * `'drop'` drops the frame and `send` returns `false`. A function decides per case.
+   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header
    */
   onOverflow?: OverflowPolicy | ((info: OverflowInfo) => OverflowPolicy);
-  /** Extra response headers (e.g. CORS); the event-stream headers win on conflict. */
+  /**
+   * Extra response headers (e.g. CORS), names in any case. Default none. The event-stream
+   * headers win on conflict.
+   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#text/event-stream
+   */
   headers?: Record<string, string>;
 }
 

@@ -79,33 +79,28 @@ describe('Chromium EventSource', () => {
 
   it('resumes after a non-ASCII id, which the browser sends back as UTF-8', async () => {
     seenLastEventIds.length = 0;
-    const data = await page.evaluate(
-      () =>
-        new Promise<string>((resolve) => {
-          const source = new EventSource('/events/unicode-id');
-          source.addEventListener('resumed', (event) => {
-            source.close();
-            resolve(event.data);
-          });
-        }),
-    );
-    expect(data).toBe('resumed after é-😀-你好');
+    expect(await firstResumedEvent('/events/unicode-id')).toBe('resumed after é-😀-你好');
     expect(seenLastEventIds).toEqual([undefined, 'é-😀-你好']);
   });
 
   it('passes lastEventId as a query parameter on a first connection', async () => {
     seenLastEventIds.length = 0;
-    const data = await page.evaluate(
-      () =>
-        new Promise<string>((resolve) => {
-          const source = new EventSource('/events?lastEventId=41');
-          source.addEventListener('resumed', (event) => {
-            source.close();
-            resolve(event.data);
-          });
-        }),
-    );
-    expect(data).toBe('resumed after 41');
+    expect(await firstResumedEvent('/events?lastEventId=41')).toBe('resumed after 41');
     expect(seenLastEventIds).toEqual(['41']);
   });
 });
+
+/** Opens an EventSource in the page and returns the data of its first `resumed` event. */
+function firstResumedEvent(path: string) {
+  return page.evaluate(
+    (url) =>
+      new Promise<string>((resolve) => {
+        const source = new EventSource(url);
+        source.addEventListener('resumed', (event) => {
+          source.close();
+          resolve(event.data);
+        });
+      }),
+    path,
+  );
+}
