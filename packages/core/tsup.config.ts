@@ -1,13 +1,8 @@
-import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.shared.js';
 
-export default defineConfig({
+export default packageBuild({
   entry: { index: 'src/index.ts', 'node/index': 'src/node/index.ts' },
-  format: ['esm', 'cjs'],
-  // One shared chunk, so "./node" and "." hand out the same SseStream class.
+  // One shared chunk, so "./node" and "." hand out the same SseStream class. The .d.ts build
+  // (rollup) shares declarations the same way; test/packaging.test.ts checks both.
   splitting: true,
-  // The .d.ts build (rollup) puts declarations both entries use in one shared chunk
-  // (dist/stream-*.d.ts) whatever `splitting` says; test/packaging.test.ts checks both.
-  dts: true,
-  clean: true,
-  target: 'es2022',
 });

@@ -4,6 +4,7 @@ export { SSE_HEADERS } from './headers.js';
 export { readLastEventId } from './last-event-id.js';
 export type { SseSink } from './sink.js';
 export {
+  checkStreamOptions,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
   type EventMap,

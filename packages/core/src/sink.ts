@@ -15,8 +15,9 @@ export interface SseSink {
   /**
    * Ends the response at once, dropping bytes not yet sent: for a client that stopped
    * reading, whose connection would otherwise stay open forever. Harmless when already ended.
+   * @param reason - why, for runtimes that report a failed body (an {@link SseError}).
    */
-  abort(): void;
+  abort(reason?: unknown): void;
   /** Aborted when the transport ends for any reason, the client going away included. */
   readonly signal: AbortSignal;
 }

@@ -101,8 +101,9 @@ const utf8 = new TextEncoder();
 const HEARTBEAT = utf8.encode(formatComment(''));
 
 /**
- * @internal Throws {@link SseError} for invalid stream options. Sink factories call it
- * before they touch the response, so that a bad option leaves nothing behind.
+ * Throws {@link SseError} for invalid stream options. Adapters call it when they build a
+ * middleware, so that a bad option fails at start-up, and sink factories before they touch
+ * the response, so that it leaves nothing behind.
  */
 export function checkStreamOptions(options: SseStreamOptions): void {
   const { heartbeat = DEFAULT_HEARTBEAT_MS, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES, retry } = options;
@@ -363,7 +364,7 @@ export class SseStream<Events extends object = EventMap> {
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#finish(code);
-    this.#sink.abort();
+    this.#sink.abort(this.signal.reason);
   }
 
   readonly #checkHeartbeat = (): void => {

@@ -96,9 +96,12 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
       controller.close();
       finish();
     },
-    abort() {
+    abort(reason) {
       if (ended.signal.aborted) return;
-      controller.error(new Error('[ssekit] the client read too slowly; the response was cut off'));
+      // Erroring the body is how a fetch-style runtime is told to cut the connection.
+      controller.error(
+        reason ?? new SseError('BUFFER_OVERFLOW', 'the client read too slowly; the response was cut off'),
+      );
       finish();
     },
   };

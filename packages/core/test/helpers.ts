@@ -2,8 +2,27 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { afterEach } from 'vitest';
 
 type AnyServer = http.Server | http2.Http2SecureServer;
+
+const cleanups: (() => unknown)[] = [];
+// Registered in each test file that imports this module: vitest gives every file its own.
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** Runs `cleanup` after the current test; the last registered runs first. */
+export function afterThisTest(cleanup: () => unknown): void {
+  cleanups.push(cleanup);
+}
+
+/** {@link listen}, and close the server after the current test. */
+export async function listenForTest<S extends AnyServer>(server: S, protocol: 'http' | 'https' = 'http') {
+  const listening = await listen(server, protocol);
+  afterThisTest(listening.close);
+  return listening;
+}
 
 /** Starts `server` on 127.0.0.1 with a port the OS picks; `close` ends every connection. */
 export async function listen<S extends AnyServer>(server: S, protocol: 'http' | 'https' = 'http') {
@@ -51,7 +70,8 @@ export function get(url: string, headers: Record<string, string> = {}, until?: (
           resolve({ res, body });
         }
       });
-      res.on('end', () => resolve({ res, body }));
+      // 'close' also when the server cuts the connection mid-stream.
+      res.on('close', () => resolve({ res, body }));
     });
     req.on('error', reject);
   });

@@ -1,8 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Readable } from 'node:stream';
 import { streamHeaders } from '../headers.js';
-import { type EventMap, readLastEventId, type SseSink, SseStream, type SseStreamOptions } from '../index.js';
-import { checkStreamOptions } from '../stream.js';
+import {
+  checkStreamOptions,
+  type EventMap,
+  readLastEventId,
+  type SseSink,
+  SseStream,
+  type SseStreamOptions,
+} from '../index.js';
 
 /** A `node:http` or `node:http2` (compatibility API) response. */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -70,6 +77,73 @@ export function createNodeSink(res: NodeResponse, headers: Record<string, string
 }
 
 /**
+ * Creates a sink whose bytes are read from `body`, a Node `Readable`, for frameworks that
+ * pipe a body into the response themselves (Koa). The body's read requests are the sink's
+ * backpressure; destroying the body (as frameworks do when the response closes) aborts it.
+ *
+ * @param highWaterMark - bytes the body queues before `write` returns `false`. Default 16 384.
+ */
+export function createReadableSink(highWaterMark = 16 * 1024): SseSink & { readonly body: Readable } {
+  const ended = new AbortController();
+  let wakeWriter: (() => void) | undefined;
+  const wake = (): void => {
+    wakeWriter?.();
+    wakeWriter = undefined;
+  };
+  const body = new Readable({ highWaterMark, read: wake });
+  body.once('close', () => {
+    wake();
+    ended.abort();
+  });
+
+  return {
+    body,
+    signal: ended.signal,
+    write: (chunk) => !ended.signal.aborted && body.push(chunk),
+    ready() {
+      if (ended.signal.aborted || body.readableLength < body.readableHighWaterMark) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        wakeWriter = resolve;
+      });
+    },
+    close() {
+      if (!body.readableEnded && !ended.signal.aborted) body.push(null);
+    },
+    abort() {
+      body.destroy();
+    },
+  };
+}
+
+/** What {@link createStreamBody} returns: the stream, and the body and headers to respond with. */
+export interface StreamBody<Events extends object = EventMap> {
+  /** The event stream to send on. */
+  stream: SseStream<Events>;
+  /** The response body: give it to the framework (e.g. Koa's `ctx.body`). */
+  body: Readable;
+  /** The response headers, event-stream headers included; status is 200. */
+  headers: Record<string, string>;
+}
+
+/**
+ * Opens an event stream as a response body, for frameworks that own the response (Koa):
+ * set status 200 and `headers`, hand over `body`, and send on `stream`.
+ *
+ * @param req - the request, for `Last-Event-ID` and the method.
+ * @throws {@link SseError} for invalid options, before anything is created.
+ */
+export function createStreamBody<Events extends object = EventMap>(
+  req: NodeRequest,
+  options: SseStreamOptions = {},
+): StreamBody<Events> {
+  checkStreamOptions(options);
+  const sink = createReadableSink();
+  const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
+  if (req.method === 'HEAD') stream.close();
+  return { stream, body: sink.body, headers: streamHeaders(options.headers) };
+}
+
+/**
  * Opens an event stream on a `node:http` or `node:http2` (compatibility API) request and
  * response. Status 200 and the event-stream headers are sent at once.
  *
@@ -96,4 +170,9 @@ export function createStream<Events extends object = EventMap>(
   // A HEAD response has no body: end it with its head instead of holding the connection.
   if (req.method === 'HEAD') stream.close();
   return stream;
+}
+
+function lastEventIdOf(req: NodeRequest): string | undefined {
+  const header = req.headers['last-event-id'];
+  return readLastEventId(Array.isArray(header) ? header[0] : header, req.url);
 }

@@ -7,26 +7,19 @@ import compression from 'compression';
 import { EventSource, type EventSourceFetchInit } from 'eventsource';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { aborted, get, listen, until } from '../../test/helpers.js';
+import { aborted, afterThisTest, get, listenForTest, until } from '../../test/helpers.js';
 import type { SseError, SseStream, SseStreamOptions } from '../index.js';
 import { createStream } from './index.js';
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
 /** A node:http server whose every request becomes a stream handed to `onStream`. */
-async function serve(onStream: (stream: SseStream, req: http.IncomingMessage) => void, options?: SseStreamOptions) {
+function serve(onStream: (stream: SseStream, req: http.IncomingMessage) => void, options?: SseStreamOptions) {
   const server = http.createServer((req, res) => onStream(createStream(req, res, options), req));
-  const listening = await listen(server);
-  cleanups.push(listening.close);
-  return listening;
+  return listenForTest(server);
 }
 
 function eventSource(url: string, init?: ConstructorParameters<typeof EventSource>[1]) {
   const source = new EventSource(url, init);
-  cleanups.push(() => source.close());
+  afterThisTest(() => source.close());
   return source;
 }
 
@@ -57,8 +50,7 @@ describe('createStream on node:http', () => {
       res.setHeader('x-request-id', 'abc');
       createStream(req, res, { headers: { 'Access-Control-Allow-Origin': '*' } }).close();
     });
-    const { url, close } = await listen(server);
-    cleanups.push(close);
+    const { url } = await listenForTest(server);
     const { res } = await get(url);
     expect(res.headers['x-request-id']).toBe('abc');
     expect(res.headers['access-control-allow-origin']).toBe('*');
@@ -91,8 +83,7 @@ describe('createStream on node:http', () => {
         stream = createStream(req, res, { heartbeat: false });
       }),
     );
-    const { url, close } = await listen(server);
-    cleanups.push(close);
+    const { url } = await listenForTest(server);
     const chunks: Buffer[] = [];
     const res = await new Promise<http.IncomingMessage>((resolve) =>
       http.get(url, { headers: { 'accept-encoding': 'gzip' } }, resolve),
@@ -150,20 +141,18 @@ describe('createStream on node:http2', () => {
   };
 
   const versions: string[] = [];
-  async function serveHttp2(onStream: (stream: SseStream) => void) {
+  function serveHttp2(onStream: (stream: SseStream) => void) {
     const server = http2.createSecureServer(tls, (req, res) => {
       versions.push(req.httpVersion);
       onStream(createStream(req, res, { retry: 1000 }));
     });
-    const listening = await listen(server, 'https');
-    cleanups.push(listening.close);
-    return listening;
+    return listenForTest(server, 'https');
   }
 
   it('sends the same bytes, and no connection-specific header', async () => {
     const { url } = await serveHttp2(runScript);
     const session = http2.connect(url, { ca: tls.cert });
-    cleanups.push(() => session.close());
+    afterThisTest(() => session.close());
     const request = session.request({ ':path': '/' });
     const [headers] = (await once(request, 'response')) as [http2.IncomingHttpHeaders];
     let body = '';
@@ -187,7 +176,7 @@ describe('createStream on node:http2', () => {
       stream.send('over h2', { event: 'hello', id: '1' });
     });
     const agent = new Agent({ allowH2: true, connect: { ca: tls.cert } });
-    cleanups.push(() => agent.close());
+    afterThisTest(() => agent.close());
     versions.length = 0;
     const source = eventSource(url, {
       fetch: (input: string | URL, init?: EventSourceFetchInit) =>
@@ -213,8 +202,7 @@ describe('a client that goes away', () => {
       for (const name of ['close', 'drain', 'error']) listenersBefore[name] = res.listenerCount(name);
       stream = createStream(req, res, { heartbeat: 60_000 });
     });
-    const { url, close } = await listen(server);
-    cleanups.push(close);
+    const { url } = await listenForTest(server);
     await get(url, {}, (body) => body === ':\n\n');
     await until(() => stream);
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timersBefore + 1);
@@ -242,8 +230,7 @@ describe('a client that left before the stream opened', () => {
         stream = createStream(req, res);
       });
     });
-    const { url, close } = await listen(server);
-    cleanups.push(close);
+    const { url } = await listenForTest(server);
     const req = http.get(url);
     req.on('error', () => {});
     setTimeout(() => req.destroy(), 20);
@@ -284,7 +271,7 @@ describe('a client that stops reading', () => {
       { heartbeat: 50 },
     );
     const stalled = net.connect(port, '127.0.0.1');
-    cleanups.push(() => stalled.destroy());
+    afterThisTest(() => stalled.destroy());
     stalled.pause();
     stalled.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await until(() => stream);
@@ -309,7 +296,7 @@ describe('a client that stops reading', () => {
 
     // The slow client sends its request, then never reads a byte.
     const slow = net.connect(port, '127.0.0.1');
-    cleanups.push(() => slow.destroy());
+    afterThisTest(() => slow.destroy());
     slow.pause();
     slow.write('GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
 
