@@ -1,0 +1,88 @@
+import http from 'node:http';
+import type { SseError, SseStream } from '@ssekit/core';
+import express, { type ErrorRequestHandler } from 'express';
+import express4 from 'express4';
+import { afterEach, describe, expect, it } from 'vitest';
+import { aborted, afterThisTest, get, listenForTest, until } from '../../core/test/helpers.js';
+import { sse } from './index.js';
+
+const start = (app: http.RequestListener) => listenForTest(http.createServer(app));
+
+describe.each([
+  ['express 5', express],
+  ['express 4', express4 as unknown as typeof express],
+])('%s', (_, create) => {
+  it('hands a route the stream as res.sse', async () => {
+    const app = create();
+    app.get('/events', sse({ retry: 100 }), (_req, res) => {
+      const stream: SseStream = res.sse;
+      stream.send('hi', { event: 'greeting' });
+      stream.close();
+    });
+    const { url } = await start(app);
+    const { res, body } = await get(`${url}/events`);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(body).toBe('retry: 100\n\nevent: greeting\ndata: hi\n\n');
+  });
+
+  it('passes an error thrown after the stream opened to the error handler, and ends the stream', async () => {
+    let stream: SseStream | undefined;
+    const errors: unknown[] = [];
+    const app = create();
+    app.get('/events', sse(), (_req, res) => {
+      stream = res.sse;
+      throw new Error('route broke');
+    });
+    const onError: ErrorRequestHandler = (error, _req, res, _next) => {
+      errors.push(error);
+      res.sse?.close(); // the head is sent: end the stream instead of answering 500
+    };
+    app.use(onError);
+    const { url } = await start(app);
+    const { body } = await get(`${url}/events`);
+    expect(body).toBe(':\n\n');
+    expect(errors).toEqual([expect.objectContaining({ message: 'route broke' })]);
+    expect(((await until(() => stream)).signal.reason as SseError).code).toBe('STREAM_CLOSED');
+  });
+
+  it("ends the stream through Express's default error handler too", async () => {
+    let stream: SseStream | undefined;
+    const app = create();
+    app.set('env', 'test'); // the default handler logs errors except under test
+    app.get('/events', sse(), (_req, res) => {
+      stream = res.sse;
+      throw new Error('route broke');
+    });
+    const { url } = await start(app);
+    await get(`${url}/events`);
+    const opened = await until(() => stream);
+    await aborted(opened.signal);
+    expect(opened.send('x')).toBe(false);
+  });
+});
+
+describe('express 5', () => {
+  it('routes a rejected async handler to the error handler', async () => {
+    const errors: unknown[] = [];
+    const app = express();
+    app.get('/events', sse(), async (_req, res) => {
+      res.sse.send('before');
+      await Promise.resolve();
+      throw new Error('async route broke');
+    });
+    app.use(((error, _req, res, _next) => {
+      errors.push(error);
+      res.sse.close();
+    }) as ErrorRequestHandler);
+    const { url } = await start(app);
+    const { body } = await get(`${url}/events`);
+    expect(body).toBe(':\n\ndata: before\n\n');
+    expect(errors).toEqual([expect.objectContaining({ message: 'async route broke' })]);
+  });
+});
+
+describe('sse()', () => {
+  it('refuses invalid options when the middleware is created', () => {
+    expect(() => sse({ retry: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_RETRY' }));
+  });
+});

@@ -1,0 +1,44 @@
+import {
+  type CreateResponseOptions,
+  checkStreamOptions,
+  createResponse,
+  type EventMap,
+  type SseStream,
+} from '@ssekit/core';
+import type { Context, Env, Handler } from 'hono';
+
+export type { CreateResponseOptions, SseStream } from '@ssekit/core';
+
+/**
+ * Runs with the stream as soon as the response exists. It may return at once and keep the
+ * stream (a timer, a subscription) or await a long loop; either way the response streams.
+ */
+export type SseHandler<E extends Env, P extends string, Events extends object> = (
+  stream: SseStream<Events>,
+  c: Context<E, P>,
+) => void | Promise<void>;
+
+/**
+ * A Hono handler that answers with an event stream and hands it to `handler`, with the
+ * context. Web APIs only: the same code runs on Node (`@hono/node-server`), Bun, Deno and
+ * Cloudflare Workers. For typed events, annotate the stream: `(stream: SseStream<MyEvents>, c)`.
+ *
+ * A handler that throws or rejects closes the stream and is reported to `options.onError`
+ * (default: `console.error`); it cannot reach `app.onError`, as the response is already sent.
+ *
+ * @example
+ * app.get('/events', sse(async (stream, c) => {
+ *   for (let n = 1; !stream.closed; n++) {
+ *     stream.send({ n }, { event: 'tick', id: n });
+ *     await new Promise((resolve) => setTimeout(resolve, 1000));
+ *   }
+ * }));
+ * @throws {@link SseError} for invalid options, when the handler is created.
+ */
+export function sse<E extends Env = Env, P extends string = string, Events extends object = EventMap>(
+  handler: SseHandler<E, P, Events>,
+  options: CreateResponseOptions = {},
+): Handler<E, P> {
+  checkStreamOptions(options);
+  return (c) => createResponse<Events>(c.req.raw, (stream) => handler(stream, c), options);
+}

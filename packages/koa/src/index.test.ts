@@ -1,0 +1,98 @@
+import http from 'node:http';
+import type { SseError, SseStream } from '@ssekit/core';
+import Koa from 'koa';
+import koa2 from 'koa2';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { aborted, afterThisTest, get, listenForTest, until } from '../../core/test/helpers.js';
+import { sse } from './index.js';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const start = (app: Koa) => listenForTest(http.createServer(app.callback()));
+
+describe.each([
+  ['koa 3', Koa],
+  ['koa 2', koa2 as unknown as typeof Koa],
+])('%s', (_, Create) => {
+  it('lets upstream middleware see status 200 and the event-stream type', async () => {
+    const app = new Create();
+    const logged: string[] = [];
+    app.use(async (ctx, next) => {
+      await next();
+      logged.push(`${ctx.status} ${ctx.type}`);
+    });
+    app.use(sse());
+    app.use((ctx) => {
+      ctx.sse.send('hi');
+      ctx.sse.close();
+    });
+    const { url } = await start(app);
+    const { res, body } = await get(url);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(body).toBe(':\n\ndata: hi\n\n');
+    expect(logged).toEqual(['200 text/event-stream']);
+  });
+
+  it('reports no error on the app when the client disconnects', async () => {
+    const app = new Create();
+    const onError = vi.fn();
+    app.on('error', onError);
+    const consoleError = vi.spyOn(console, 'error');
+    let stream: SseStream | undefined;
+    app.use(sse());
+    app.use((ctx) => {
+      stream = ctx.sse;
+    });
+    const { url } = await start(app);
+    await get(url, {}, (body) => body === ':\n\n');
+    const opened = await until(() => stream);
+    await aborted(opened.signal);
+    expect((opened.signal.reason as SseError).code).toBe('CLIENT_GONE');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(onError).not.toHaveBeenCalled();
+    expect(consoleError).not.toHaveBeenCalled();
+  });
+
+  it('answers 500 for a handler that throws before Koa responds, and releases the stream', async () => {
+    const app = new Create();
+    app.silent = true;
+    const onError = vi.fn();
+    app.on('error', onError);
+    let stream: SseStream | undefined;
+    app.use(sse());
+    app.use((ctx) => {
+      stream = ctx.sse;
+      throw new Error('handler broke');
+    });
+    const { url } = await start(app);
+    const { res } = await get(url);
+    expect(res.statusCode).toBe(500);
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'handler broke' }), expect.anything());
+    const opened = await until(() => stream);
+    await aborted(opened.signal);
+  });
+
+  it('ends a HEAD request with its head', async () => {
+    const app = new Create();
+    let stream: SseStream | undefined;
+    app.use(sse());
+    app.use((ctx) => {
+      stream = ctx.sse;
+    });
+    const { url } = await start(app);
+    const res = await new Promise<http.IncomingMessage>((resolve) =>
+      http.request(url, { method: 'HEAD' }, resolve).end(),
+    );
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(stream?.closed).toBe(true);
+  });
+});
+
+describe('sse()', () => {
+  it('refuses invalid options when the middleware is created', () => {
+    expect(() => sse({ heartbeat: -5 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+});

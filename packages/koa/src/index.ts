@@ -1,0 +1,54 @@
+import { checkStreamOptions, type SseStream, type SseStreamOptions } from '@ssekit/core';
+import { createStreamBody } from '@ssekit/core/node';
+import type { Middleware } from 'koa';
+
+export type { SseStream, SseStreamOptions } from '@ssekit/core';
+
+declare module 'koa' {
+  interface DefaultContext {
+    /**
+     * The event stream that the `sse()` middleware opened for this request. For typed
+     * events: `const stream = ctx.sse as SseStream<MyEvents>`.
+     */
+    sse: SseStream;
+  }
+}
+
+/**
+ * Middleware that opens an event stream on `ctx.sse`. Koa stays in charge of the response:
+ * status 200, the event-stream headers and a streaming `ctx.body` are set before `next()`,
+ * so upstream middleware (loggers, metrics) sees them, and Koa starts sending once the
+ * middleware chain returns. So return from your handler, keeping the stream, rather than
+ * awaiting it: the client receives nothing until the chain is done.
+ *
+ * A client that disconnects is not reported as an error on the app (Koa 3 would report
+ * the body's premature close through `ctx.onerror` otherwise).
+ *
+ * @example
+ * router.get('/events', sse({ retry: 2000 }), (ctx) => {
+ *   const timer = setInterval(() => ctx.sse.send({ now: Date.now() }), 1000);
+ *   ctx.sse.signal.addEventListener('abort', () => clearInterval(timer));
+ * });
+ * @throws {@link SseError} for invalid options, when the middleware is created.
+ */
+export function sse(options: SseStreamOptions = {}): Middleware {
+  checkStreamOptions(options);
+  return async (ctx, next) => {
+    const { stream, body, headers } = createStreamBody(ctx.req, options);
+    ctx.status = 200;
+    ctx.set(headers);
+    ctx.body = body;
+    ctx.sse = stream;
+    const onerror = ctx.onerror;
+    ctx.onerror = (error) => {
+      if (!isPrematureClose(error)) onerror.call(ctx, error);
+    };
+    await next();
+  };
+}
+
+// Koa 3 pipes stream bodies with stream.pipeline, which fails with this code when the
+// client goes away first: for an event stream, that is how every stream ends.
+function isPrematureClose(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
