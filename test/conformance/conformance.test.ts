@@ -1,0 +1,260 @@
+// One behaviour, every server: node:http, node:http2, Express 4 and 5, Koa 2 and 3, Hono on
+// @hono/node-server. Each test runs against each server kind, with real clients over loopback.
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { SseError, SseStream } from '@ssekit/core';
+import { EventSource, type EventSourceFetchInit } from 'eventsource';
+import request from 'supertest';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { aborted, afterThisTest, until } from '../../packages/core/test/helpers.js';
+import { type OnStream, type ServeOptions, type ServerKind, serverKinds, tls } from './servers.js';
+
+async function serve(kind: ServerKind, onStream: OnStream, options?: ServeOptions) {
+  const served = await kind.serve(onStream, options);
+  afterThisTest(served.close);
+  return served;
+}
+
+/** The script every server must turn into exactly SCRIPT_BYTES. */
+function runScript(stream: SseStream) {
+  stream.send('hello\nworld', { event: 'greeting', id: 1 });
+  stream.send({ n: 2, text: 'ünïcødé 😀' }, { id: '2' });
+  stream.comment('note');
+  stream.send(' spaced', { id: 3, retry: 500 });
+  stream.close();
+}
+const SCRIPT_BYTES =
+  'retry: 1000\n\nevent: greeting\nid: 1\ndata: hello\ndata: world\n\nid: 2\ndata: {"n":2,"text":"ünïcødé 😀"}\n\n: note\n\nid: 3\nretry: 500\ndata:  spaced\n\n';
+
+/** A whole response of a stream that ends: supertest on HTTP/1.1, the http2 client on HTTP/2. */
+async function fetchWhole(kind: ServerKind, url: string, path: string, headers: Record<string, string> = {}) {
+  if (!kind.http2) {
+    const res = await request(url)
+      .get(path)
+      .set(headers)
+      .buffer(true)
+      .parse((response, done) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        response.on('end', () => done(null, body));
+      });
+    return { status: res.status, body: res.body as string };
+  }
+  const stream = openStream(kind, url, path, headers);
+  const { status } = await stream.head;
+  await stream.ended;
+  return { status, body: stream.text() };
+}
+
+/** An open stream read as text, for streams that do not end by themselves. */
+function openStream(kind: ServerKind, url: string, path: string, headers: Record<string, string> = {}) {
+  let text = '';
+  let close: () => void;
+  let head: Promise<{ status: number; headers: Record<string, unknown> }>;
+  let ended: Promise<void>;
+  if (kind.http2) {
+    const session = http2.connect(url, { ca: tls.cert });
+    const req = session.request({ ':path': path, ...headers });
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    head = new Promise((resolve) =>
+      req.once('response', (h) => resolve({ status: Number(h[':status']), headers: h as Record<string, unknown> })),
+    );
+    ended = new Promise((resolve) => req.once('close', resolve));
+    close = () => {
+      req.close();
+      session.close();
+    };
+  } else {
+    const req = http.get(`${url}${path}`, { headers, agent: false });
+    req.on('error', () => {});
+    head = new Promise((resolve) =>
+      req.once('response', (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        resolve({ status: res.statusCode ?? 0, headers: res.headers });
+      }),
+    );
+    ended = new Promise((resolve) => req.once('close', resolve));
+    close = () => req.destroy();
+  }
+  afterThisTest(() => close());
+  return { head, ended, text: () => text, close: () => close() };
+}
+
+function eventSource(kind: ServerKind, url: string) {
+  let init: ConstructorParameters<typeof EventSource>[1];
+  if (kind.http2) {
+    const agent = new Agent({ allowH2: true, connect: { ca: tls.cert } });
+    afterThisTest(() => agent.close());
+    init = {
+      fetch: (input: string | URL, options?: EventSourceFetchInit) =>
+        undiciFetch(input, { ...options, dispatcher: agent } as never) as never,
+    };
+  }
+  const source = new EventSource(url, init);
+  afterThisTest(() => source.close());
+  return source;
+}
+
+const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+
+describe.each(serverKinds)('$name', (kind) => {
+  it('turns a fixed script into exactly the same bytes', async () => {
+    const { url } = await serve(kind, runScript, { retry: 1000 });
+    const { status, body } = await fetchWhole(kind, url, '/script');
+    expect(status).toBe(200);
+    expect(body).toBe(SCRIPT_BYTES);
+  });
+
+  it('sends the event-stream headers at once, and no connection-specific header on HTTP/2', async () => {
+    const { url } = await serve(kind, () => {});
+    const stream = openStream(kind, url, '/open');
+    const { status, headers } = await stream.head;
+    expect(status).toBe(200);
+    expect(headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(headers['cache-control']).toBe('no-cache, no-transform');
+    expect(headers['x-accel-buffering']).toBe('no');
+    expect(headers['content-length']).toBeUndefined();
+    if (kind.http2) {
+      for (const name of ['connection', 'keep-alive', 'transfer-encoding']) expect(headers[name]).toBeUndefined();
+    }
+    await until(() => (stream.text() === ':\n\n' ? true : undefined));
+  });
+
+  it('gives the eventsource client the same events, ids and lastEventId, and resumes after a reconnect', async () => {
+    const seen: (string | undefined)[] = [];
+    const { url } = await serve(
+      kind,
+      (stream) => {
+        seen.push(stream.lastEventId);
+        if (stream.lastEventId === undefined) runScript(stream);
+        else stream.send(`after ${stream.lastEventId}`, { event: 'resumed', id: 4 });
+      },
+      { retry: 1000 },
+    );
+    const source = eventSource(kind, `${url}/events`);
+    const received: [string, string, string][] = [];
+    const record = (event: MessageEvent) => received.push([event.type, event.data, event.lastEventId]);
+    for (const type of ['greeting', 'message', 'resumed']) source.addEventListener(type, record);
+    await until(() => (received.length === 4 ? true : undefined));
+    expect(received).toEqual([
+      ['greeting', 'hello\nworld', '1'],
+      ['message', '{"n":2,"text":"ünïcødé 😀"}', '2'],
+      ['message', ' spaced', '3'],
+      ['resumed', 'after 3', '4'],
+    ]);
+    expect(seen).toEqual([undefined, '3']);
+  });
+
+  it('reads Last-Event-ID from the header, and from the query parameter', async () => {
+    const seen: (string | undefined)[] = [];
+    const { url } = await serve(kind, (stream) => {
+      seen.push(stream.lastEventId);
+      stream.close();
+    });
+    await fetchWhole(kind, url, '/e?lastEventId=q1', { 'last-event-id': 'h1' });
+    await fetchWhole(kind, url, '/e?lastEventId=q2');
+    await fetchWhole(kind, url, '/e');
+    expect(seen).toEqual(['h1', 'q2', undefined]);
+  });
+
+  it('aborts the signal when the client disconnects and releases its timer', async () => {
+    let stream: SseStream | undefined;
+    const { url } = await serve(kind, (s) => {
+      stream = s;
+    });
+    const before = timers();
+    const client = openStream(kind, url, '/events');
+    const opened = await until(() => stream);
+    await until(() => (client.text() === ':\n\n' ? true : undefined));
+    expect(timers()).toBe(before + 1);
+
+    const started = performance.now();
+    client.close();
+    await aborted(opened.signal, 2_000);
+    console.log(`[${kind.name}] disconnect → signal: ${(performance.now() - started).toFixed(1)} ms`);
+    expect((opened.signal.reason as SseError).code).toBe('CLIENT_GONE');
+    await until(() => (timers() === before ? true : undefined), 1_000);
+    expect(opened.send('late')).toBe(false);
+  });
+
+  it('holds a client that stops reading to maxBufferedBytes, then closes its stream', async () => {
+    const maxBufferedBytes = 64 * 1024;
+    let peak = 0;
+    let sent = 0;
+    let slow: SseStream | undefined;
+    const { url } = await serve(
+      kind,
+      (stream) => {
+        slow = stream;
+        const payload = 'x'.repeat(1000);
+        const started = Date.now();
+        const produce = () => {
+          for (let i = 0; i < 20 && stream.send(payload); i++) {
+            sent++;
+            peak = Math.max(peak, stream.bufferedBytes);
+          }
+          // Bounded: 50 MB or 10 s at the most.
+          if (!stream.closed && sent < 50_000 && Date.now() - started < 10_000) setImmediate(produce);
+        };
+        produce();
+      },
+      { maxBufferedBytes },
+    );
+    if (kind.http2) {
+      const session = http2.connect(url, { ca: tls.cert });
+      afterThisTest(() => session.destroy());
+      session.request({ ':path': '/slow' }).pause();
+    } else {
+      const { port } = new URL(url);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      afterThisTest(() => socket.destroy());
+      socket.pause();
+      socket.write('GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    }
+    const stream = await until(() => slow);
+    await aborted(stream.signal, 15_000);
+    console.log(
+      `[${kind.name}] slow client: closed after ${sent} events of 1 kB; peak buffered ${peak} of ${maxBufferedBytes} bytes`,
+    );
+    expect((stream.signal.reason as SseError).code).toBe('BUFFER_OVERFLOW');
+    expect(peak).toBeLessThanOrEqual(maxBufferedBytes);
+    expect(peak).toBeGreaterThan(maxBufferedBytes - 1100);
+  });
+
+  it('delivers each event before the next is sent, behind the compression middleware', async () => {
+    let stream: SseStream | undefined;
+    const { url } = await serve(
+      kind,
+      (s) => {
+        stream = s;
+      },
+      { compress: true, heartbeat: false },
+    );
+    const client = openStream(kind, url, '/events', { 'accept-encoding': 'gzip, deflate, br' });
+    const { headers } = await client.head;
+    // Every middleware honours `Cache-Control: no-transform`: the stream is left as it is.
+    expect(headers['content-encoding']).toBeUndefined();
+    const opened = await until(() => stream);
+    const latencies: number[] = [];
+    for (let n = 1; n <= 5; n++) {
+      const sentAt = performance.now();
+      opened.send(`event ${n}`);
+      await until(() => (client.text().endsWith(`data: event ${n}\n\n`) ? true : undefined), 2_000);
+      latencies.push(performance.now() - sentAt);
+    }
+    console.log(
+      `[${kind.name}] compressed route, send → receive: ${latencies.map((ms) => ms.toFixed(1)).join(', ')} ms`,
+    );
+  });
+});
