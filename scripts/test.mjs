@@ -18,7 +18,7 @@ function run(label, command, args) {
 
 const failedChecks = [];
 if (!run('typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit'])) failedChecks.push('typecheck');
-if (!run('lint', bin('biome'), ['check', '.'])) failedChecks.push('lint');
+if (!run('lint', bin('biome'), ['check', '--error-on-warnings', '.'])) failedChecks.push('lint');
 
 mkdirSync(`${root}test-output`, { recursive: true });
 rmSync(results, { force: true });

@@ -2,8 +2,8 @@ import http from 'node:http';
 import type { SseError, SseStream } from '@ssekit/core';
 import express, { type ErrorRequestHandler } from 'express';
 import express4 from 'express4';
-import { afterEach, describe, expect, it } from 'vitest';
-import { aborted, afterThisTest, get, listenForTest, until } from '../../core/test/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { aborted, get, listenForTest, until } from '../../core/test/helpers.js';
 import { sse } from './index.js';
 
 const start = (app: http.RequestListener) => listenForTest(http.createServer(app));

@@ -2,8 +2,8 @@ import type http from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import type { SseStream } from '@ssekit/core';
 import { Hono } from 'hono';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { aborted, afterThisTest, get, listenForTest, until } from '../../core/test/helpers.js';
+import { describe, expect, it, vi } from 'vitest';
+import { aborted, get, listenForTest, until } from '../../core/test/helpers.js';
 import { sse } from './index.js';
 
 const start = (app: Hono) => listenForTest(createAdaptorServer({ fetch: app.fetch }) as http.Server);

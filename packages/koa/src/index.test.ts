@@ -3,7 +3,7 @@ import type { SseError, SseStream } from '@ssekit/core';
 import Koa from 'koa';
 import koa2 from 'koa2';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { aborted, afterThisTest, get, listenForTest, until } from '../../core/test/helpers.js';
+import { aborted, get, listenForTest, until } from '../../core/test/helpers.js';
 import { sse } from './index.js';
 
 afterEach(() => {
