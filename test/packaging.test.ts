@@ -1,7 +1,17 @@
 // What npm users get: every public package under packages/* is built, packed with pnpm (so
 // `publishConfig` applies, as on publish) and checked as a consumer would see the tarball.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,9 +34,9 @@ const packages = readdirSync(join(root, 'packages'))
   .map(({ dir, pkg }) => ({ dir, name: pkg.name as string }));
 
 // What a user does with each package, run against the unpacked tarball: `types` must compile
-// as ESM and as CJS, and `run` must not throw in Node, loading entries with `import` (ESM)
-// and with `require` (CJS) through `load(specifier)`.
-const consumers: Record<string, { types: string; run: string }> = {
+// as ESM and as CJS, and `run` (if any) must not throw in Node, loading entries with `import`
+// (ESM) and with `require` (CJS) through `load(specifier)`.
+const consumers: Record<string, { types: string; run?: string }> = {
   '@ssekit/core': {
     // A second SseStream declaration would bring its own #private fields, so a "./node"
     // stream would then not be assignable to the main entry's SseStream.
@@ -46,7 +56,54 @@ const consumers: Record<string, { types: string; run: string }> = {
       if (!(stream instanceof SseStream)) throw new Error('"./node" has its own SseStream class');
     `,
   },
+  // The augmentations must reach users: res.sse and ctx.sse autocomplete, typed.
+  '@ssekit/express': {
+    types: `
+      import express from 'express';
+      import type { SseStream } from '@ssekit/core';
+      import { sse, sseErrors } from '@ssekit/express';
+      const app = express();
+      app.get('/events', sse({ retry: 1000 }), (_req, res) => {
+        const stream: SseStream = res.sse;
+        stream.send({ n: 1 }, { event: 'tick' });
+      });
+      app.use(sseErrors());
+    `,
+  },
+  '@ssekit/koa': {
+    types: `
+      import Koa from 'koa';
+      import { sse, type SseContext } from '@ssekit/koa';
+      const app = new Koa();
+      app.use(sse());
+      app.use((ctx) => { ctx.sse.send('hi'); });
+      const custom = new Koa<Koa.DefaultState, { user: string } & SseContext>();
+      custom.use((ctx) => { ctx.sse.send(ctx.user); });
+    `,
+  },
+  '@ssekit/hono': {
+    types: `
+      import { Hono } from 'hono';
+      import type { SseStream } from '@ssekit/core';
+      import { sse } from '@ssekit/hono';
+      new Hono().get('/events', sse((stream: SseStream<{ tick: { n: number } }>, c) => {
+        stream.send({ n: c.req.path.length }, { event: 'tick' });
+      }));
+    `,
+  },
 };
+
+/** Links the frameworks a package peers with (and their types) next to the unpacked tarballs. */
+function linkPeers(pkgDir: string) {
+  const { peerDependencies = {} } = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+  for (const peer of Object.keys(peerDependencies).flatMap((name) => [name, `@types/${name}`])) {
+    const from = join(root, 'node_modules', peer);
+    const to = join(tmp, 'node_modules', peer);
+    if (!existsSync(from) || existsSync(to)) continue;
+    mkdirSync(dirname(to), { recursive: true });
+    symlinkSync(realpathSync(from), to);
+  }
+}
 
 const run = (command: string, args: string[], cwd = root) =>
   execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -84,9 +141,13 @@ function typeErrors(name: string, source: string): string[] {
   );
   // @types/node lives in the repo, not next to the temp files.
   options.typeRoots = [join(root, 'node_modules/@types')];
-  return ts
-    .getPreEmitDiagnostics(ts.createProgram(files, options))
-    .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+  // One program per module kind, as in a user's project: a program holding both would see
+  // the ESM and the CJS declarations of the same global augmentation (res.sse) collide.
+  return files.flatMap((file) =>
+    ts
+      .getPreEmitDiagnostics(ts.createProgram([file], options))
+      .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`),
+  );
 }
 
 it.each(packages)(
@@ -119,10 +180,13 @@ it.each(packages)(
     expect(duplicateClasses(join(unpacked, 'dist'))).toEqual([]);
     const consumer = consumers[name];
     if (!consumer) return;
+    linkPeers(dir);
     expect(typeErrors(name, consumer.types)).toEqual([]);
+    if (!consumer.run) return;
     // A child process, so Node's own resolver reads `exports`; `node -e` resolves from its cwd.
+    const { run: code } = consumer;
     const script = (load: string) =>
-      `const load = ${load}; (async () => { ${consumer.run} })().catch((e) => { console.error(e); process.exit(1); });`;
+      `const load = ${load}; (async () => { ${code} })().catch((e) => { console.error(e); process.exit(1); });`;
     run(process.execPath, ['--input-type=module', '-e', script('(s) => import(s)')], tmp);
     run(process.execPath, ['-e', script('async (s) => require(s)')], tmp);
   },

@@ -197,12 +197,12 @@ describe.each(serverKinds)('$name', (kind) => {
     expect(opened.send('late')).toBe(false);
   });
 
-  it('holds a client that stops reading to maxBufferedBytes, then closes its stream', async () => {
+  it('holds a client that stops reading to maxBufferedBytes, then cuts it off', async () => {
     const maxBufferedBytes = 64 * 1024;
     let peak = 0;
     let sent = 0;
     let slow: SseStream | undefined;
-    const { url } = await serve(
+    const served = await serve(
       kind,
       (stream) => {
         slow = stream;
@@ -220,16 +220,22 @@ describe.each(serverKinds)('$name', (kind) => {
       },
       { maxBufferedBytes },
     );
+    const { url, connections } = served;
+    // The client sends its request, then reads nothing.
+    let cutOff: () => Promise<boolean>;
     if (kind.http2) {
       const session = http2.connect(url, { ca: tls.cert });
       afterThisTest(() => session.destroy());
-      session.request({ ':path': '/slow' }).pause();
+      const req = session.request({ ':path': '/slow' });
+      req.pause();
+      cutOff = async () => req.closed;
     } else {
       const { port } = new URL(url);
       const socket = net.connect(Number(port), '127.0.0.1');
       afterThisTest(() => socket.destroy());
       socket.pause();
       socket.write('GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      cutOff = async () => (await connections()) === 0;
     }
     const stream = await until(() => slow);
     await aborted(stream.signal, 15_000);
@@ -239,6 +245,11 @@ describe.each(serverKinds)('$name', (kind) => {
     expect((stream.signal.reason as SseError).code).toBe('BUFFER_OVERFLOW');
     expect(peak).toBeLessThanOrEqual(maxBufferedBytes);
     expect(peak).toBeGreaterThan(maxBufferedBytes - 1100);
+    // Its connection (its HTTP/2 stream) is cut, not left open for a client that never reads.
+    for (let tries = 0; !(await cutOff()); tries++) {
+      expect(tries).toBeLessThan(200);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   });
 
   it('delivers each event before the next is sent, behind the compression middleware', async () => {

@@ -29,6 +29,7 @@ export interface ServeOptions extends SseStreamOptions {
 
 export interface Served {
   url: string;
+  connections(): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -17,4 +17,10 @@ export {
   type SseStreamOptions,
   type StreamEvent,
 } from './stream.js';
-export { type CreateResponseOptions, createResponse, createWebSink, type WebSink } from './web.js';
+export {
+  type CreateResponseOptions,
+  checkResponseOptions,
+  createResponse,
+  createWebSink,
+  type WebSink,
+} from './web.js';

@@ -107,6 +107,24 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
   };
 }
 
+function checkHighWaterMark(highWaterMark: number | undefined): void {
+  if (highWaterMark !== undefined && !(typeof highWaterMark === 'number' && highWaterMark >= 0)) {
+    throw new SseError(
+      'INVALID_OPTION',
+      `highWaterMark ${String(highWaterMark)} must be a number of bytes, 0 or more.`,
+    );
+  }
+}
+
+/**
+ * Throws {@link SseError} for invalid {@link createResponse} options; adapters call it when
+ * they build a handler, so that a bad option fails at start-up rather than on each request.
+ */
+export function checkResponseOptions(options: CreateResponseOptions): void {
+  checkStreamOptions(options);
+  checkHighWaterMark(options.highWaterMark);
+}
+
 const reportHandlerError = (error: unknown) => console.error('[ssekit] event-stream handler failed:', error);
 
 /**
@@ -131,7 +149,7 @@ export function createResponse<Events extends object = EventMap>(
   handler: (stream: SseStream<Events>) => void | Promise<void>,
   options: CreateResponseOptions = {},
 ): Response {
-  checkStreamOptions(options);
+  checkResponseOptions(options);
   const sink = createWebSink(request.signal, options.highWaterMark);
   const lastEventId = readLastEventId(request.headers.get('last-event-id'), request.url);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId });

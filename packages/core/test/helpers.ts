@@ -38,6 +38,8 @@ export async function listen<S extends AnyServer>(server: S, protocol: 'http' | 
     server,
     url: `${protocol}://127.0.0.1:${port}`,
     port,
+    /** Connections open on the server now. */
+    connections: () => new Promise<number>((resolve) => server.getConnections((_, count) => resolve(count))),
     close: () => {
       for (const socket of sockets) socket.destroy();
       return new Promise<void>((resolve) => server.close(() => resolve()));

@@ -4,7 +4,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import express4 from 'express4';
 import { describe, expect, it } from 'vitest';
 import { aborted, get, listenForTest, until } from '../../core/test/helpers.js';
-import { sse } from './index.js';
+import { sse, sseErrors } from './index.js';
 
 const start = (app: http.RequestListener) => listenForTest(http.createServer(app));
 
@@ -78,6 +78,28 @@ describe('express 5', () => {
     const { body } = await get(`${url}/events`);
     expect(body).toBe(':\n\ndata: before\n\n');
     expect(errors).toEqual([expect.objectContaining({ message: 'async route broke' })]);
+  });
+});
+
+describe('sseErrors()', () => {
+  it('closes the stream of a failing route cleanly and reports the error; others go on', async () => {
+    const reported: unknown[] = [];
+    const app = express();
+    app.set('env', 'test');
+    app.get('/events', sse(), () => {
+      throw new Error('route broke');
+    });
+    app.get('/plain', () => {
+      throw new Error('plain broke');
+    });
+    app.use(sseErrors((error) => reported.push(error)));
+    const { url } = await start(app);
+    const { res, body } = await get(`${url}/events`);
+    expect(res.complete).toBe(true); // ended by the server, not cut off
+    expect(body).toBe(':\n\n');
+    expect(reported).toEqual([expect.objectContaining({ message: 'route broke' })]);
+    expect((await get(`${url}/plain`)).res.statusCode).toBe(500);
+    expect(reported).toHaveLength(1);
   });
 });
 

@@ -19,14 +19,45 @@ declare global {
 /** An Express (4 or 5) middleware; typed structurally so that no Express types are required. */
 export type SseMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
 
+/** An Express error middleware (four parameters), typed structurally like {@link SseMiddleware}. */
+export type SseErrorMiddleware = (
+  error: unknown,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void;
+
+/**
+ * Error middleware for routes behind `sse()`. Once a stream is open its head is sent, so no
+ * error page can follow: this closes the stream cleanly (the client reconnects) and reports
+ * the error to `onError`. Errors of responses without a stream go on to the next handler.
+ *
+ * @param onError - where errors of streaming routes go. Default: `console.error`.
+ * @example
+ * app.get('/events', sse(), handler);
+ * app.use(sseErrors((error) => logger.error(error)));
+ */
+export function sseErrors(
+  onError: (error: unknown) => void = (error) =>
+    console.error('[ssekit] a route failed after its stream opened:', error),
+): SseErrorMiddleware {
+  return (error, _req, res, next) => {
+    const stream = (res as ServerResponse & { sse?: SseStream }).sse;
+    if (!stream) return next(error);
+    stream.close();
+    onError(error);
+  };
+}
+
 /**
  * Middleware that opens an event stream (status 200, headers sent at once) and puts it on
  * `res.sse` for the handlers after it.
  *
  * Errors a later handler passes to Express (thrown, or rejected in Express 5) reach Express's
- * error handling; since the head is already sent, Express's default handler ends the
- * connection, which ends the stream and releases its timers. On Express 4, catch rejections
- * of async handlers yourself, as for any Express 4 route.
+ * error handling: add {@link sseErrors} to close the stream cleanly; without it, Express's
+ * default handler cuts the connection (the head is already sent), which also ends the stream
+ * and releases its timers. On Express 4, catch rejections of async handlers yourself, as
+ * for any Express 4 route.
  *
  * @example
  * app.get('/events', sse({ retry: 2000 }), (req, res) => {

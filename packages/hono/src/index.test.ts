@@ -74,5 +74,6 @@ describe('sse(handler)', () => {
 
   it('refuses invalid options when the handler is created', () => {
     expect(() => sse(() => {}, { retry: Number.NaN })).toThrow(expect.objectContaining({ code: 'INVALID_RETRY' }));
+    expect(() => sse(() => {}, { highWaterMark: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 });

@@ -1,6 +1,6 @@
 import {
   type CreateResponseOptions,
-  checkStreamOptions,
+  checkResponseOptions,
   createResponse,
   type EventMap,
   type SseStream,
@@ -39,6 +39,6 @@ export function sse<E extends Env = Env, P extends string = string, Events exten
   handler: SseHandler<E, P, Events>,
   options: CreateResponseOptions = {},
 ): Handler<E, P> {
-  checkStreamOptions(options);
+  checkResponseOptions(options);
   return (c) => createResponse<Events>(c.req.raw, (stream) => handler(stream, c), options);
 }

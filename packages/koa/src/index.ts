@@ -4,6 +4,15 @@ import type { Middleware } from 'koa';
 
 export type { SseStream, SseStreamOptions } from '@ssekit/core';
 
+/**
+ * What `sse()` adds to the context. Koa's default context gets it by declaration merging;
+ * an app with its own context type adds it: `new Koa<State, MyContext & SseContext>()`.
+ */
+export interface SseContext {
+  /** The event stream that the `sse()` middleware opened for this request. */
+  sse: SseStream;
+}
+
 declare module 'koa' {
   interface DefaultContext {
     /**
@@ -34,7 +43,7 @@ declare module 'koa' {
 export function sse(options: SseStreamOptions = {}): Middleware {
   checkStreamOptions(options);
   return async (ctx, next) => {
-    const { stream, body, headers } = createStreamBody(ctx.req, options);
+    const { stream, body, headers } = createStreamBody(ctx.req, ctx.res, options);
     ctx.status = 200;
     ctx.set(headers);
     ctx.body = body;

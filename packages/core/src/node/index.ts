@@ -81,9 +81,14 @@ export function createNodeSink(res: NodeResponse, headers: Record<string, string
  * pipe a body into the response themselves (Koa). The body's read requests are the sink's
  * backpressure; destroying the body (as frameworks do when the response closes) aborts it.
  *
+ * @param res - the response the body is piped into; `abort()` destroys it too, since a plain
+ *   `body.pipe(res)` (Koa 2) leaves the response open when the body is destroyed.
  * @param highWaterMark - bytes the body queues before `write` returns `false`. Default 16 384.
  */
-export function createReadableSink(highWaterMark = 16 * 1024): SseSink & { readonly body: Readable } {
+export function createReadableSink(
+  res?: NodeResponse,
+  highWaterMark = 16 * 1024,
+): SseSink & { readonly body: Readable } {
   const ended = new AbortController();
   let wakeWriter: (() => void) | undefined;
   const wake = (): void => {
@@ -111,6 +116,7 @@ export function createReadableSink(highWaterMark = 16 * 1024): SseSink & { reado
     },
     abort() {
       body.destroy();
+      res?.destroy();
     },
   };
 }
@@ -130,14 +136,16 @@ export interface StreamBody<Events extends object = EventMap> {
  * set status 200 and `headers`, hand over `body`, and send on `stream`.
  *
  * @param req - the request, for `Last-Event-ID` and the method.
+ * @param res - the response, cut off when the client is too slow.
  * @throws {@link SseError} for invalid options, before anything is created.
  */
 export function createStreamBody<Events extends object = EventMap>(
   req: NodeRequest,
+  res: NodeResponse,
   options: SseStreamOptions = {},
 ): StreamBody<Events> {
   checkStreamOptions(options);
-  const sink = createReadableSink();
+  const sink = createReadableSink(res);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   if (req.method === 'HEAD') stream.close();
   return { stream, body: sink.body, headers: streamHeaders(options.headers) };
@@ -161,12 +169,8 @@ export function createStream<Events extends object = EventMap>(
   options: SseStreamOptions = {},
 ): SseStream<Events> {
   checkStreamOptions(options);
-  const header = req.headers['last-event-id'];
-  const lastEventId = readLastEventId(Array.isArray(header) ? header[0] : header, req.url);
-  const stream = new SseStream<Events>(createNodeSink(res, streamHeaders(options.headers)), {
-    ...options,
-    lastEventId,
-  });
+  const sink = createNodeSink(res, streamHeaders(options.headers));
+  const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   // A HEAD response has no body: end it with its head instead of holding the connection.
   if (req.method === 'HEAD') stream.close();
   return stream;
