@@ -7,6 +7,7 @@
  * - `INVALID_DATA`: a stream was asked to send `undefined` as data.
  * - `SERIALIZE_FAILED`: the serializer threw or did not return a string.
  * - `INVALID_OPTION`: an option of a stream or sink is out of range.
+ * - `REGISTRY_CLOSED`: a publish after `ChannelRegistry.close()`.
  * - `STREAM_CLOSED`, `CLIENT_GONE`, `BUFFER_OVERFLOW`, `CLIENT_STALLED`: why a stream ended; these are
  *   only ever the `reason` of {@link SseStream.signal}, never thrown.
  */
@@ -17,6 +18,7 @@ export type SseErrorCode =
   | 'INVALID_DATA'
   | 'SERIALIZE_FAILED'
   | 'INVALID_OPTION'
+  | 'REGISTRY_CLOSED'
   | 'STREAM_CLOSED'
   | 'CLIENT_GONE'
   | 'BUFFER_OVERFLOW'

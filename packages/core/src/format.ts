@@ -88,7 +88,8 @@ function prefixLines(prefix: string, text: string): string {
   return out;
 }
 
-function serialize(data: unknown, serializer: Serializer): string {
+/** @internal Runs the serializer, turning its failures into `SERIALIZE_FAILED`. */
+export function serialize(data: unknown, serializer: Serializer): string {
   let text: unknown;
   try {
     text = serializer(data);

@@ -1,3 +1,21 @@
+export {
+  type Broker,
+  type BrokerEvent,
+  type BrokerMessage,
+  createBrokerMessage,
+  type HistoryOptions,
+  MemoryBroker,
+  type Replay,
+} from './broker.js';
+export {
+  Channel,
+  type ChannelMessage,
+  ChannelRegistry,
+  type ChannelRegistryOptions,
+  GAP_EVENT,
+  type PublishOptions,
+  type SubscribeOptions,
+} from './channel.js';
 export { SseError, type SseErrorCode } from './errors.js';
 export { type EncodeOptions, encode, encodeComment, jsonSerializer, type Serializer, type SseEvent } from './format.js';
 export { SSE_HEADERS } from './headers.js';

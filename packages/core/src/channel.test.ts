@@ -1,0 +1,264 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  type Broker,
+  ChannelRegistry,
+  createWebSink,
+  GAP_EVENT,
+  MemoryBroker,
+  SseError,
+  SseStream,
+  type SseStreamInit,
+} from './index.js';
+
+const decoder = new TextDecoder();
+
+/** A stream on the real Web sink, and everything its client has read so far. */
+function client(init: SseStreamInit = {}, highWaterMark = 1 << 20) {
+  const sink = createWebSink(undefined, highWaterMark);
+  const stream = new SseStream(sink, { heartbeat: false, ...init });
+  const reader = sink.body.getReader();
+  let text = '';
+  let reading = true;
+  const pump = async () => {
+    while (reading) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done) return;
+      text += decoder.decode(value);
+    }
+  };
+  return {
+    stream,
+    text: () => text,
+    /** Starts reading (a client that reads as fast as events come). */
+    read() {
+      void pump();
+      return this;
+    },
+    stop() {
+      reading = false;
+    },
+  };
+}
+
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** The ids of the events in `text`, in order. */
+const ids = (text: string) => [...text.matchAll(/^id: (.*)$/gm)].map((m) => m[1]);
+
+describe('Channel.publish', () => {
+  it('serializes once and writes the same bytes to every subscriber', async () => {
+    const serializer = vi.fn(JSON.stringify);
+    const registry = new ChannelRegistry({ serializer });
+    const news = registry.channel('news');
+    const clients = Array.from({ length: 100 }, () => client().read());
+    for (const c of clients) news.subscribe(c.stream);
+    const id = await news.publish({ title: 'hello' }, { event: 'story' });
+    await news.publish({ title: 'again' });
+    await flush();
+    expect(serializer).toHaveBeenCalledTimes(2);
+    const expected = `:\n\nevent: story\nid: ${id}\ndata: {"title":"hello"}\n\n`;
+    for (const c of clients) expect(c.text().startsWith(expected)).toBe(true);
+    expect(new Set(clients.map((c) => c.text())).size).toBe(1);
+  });
+
+  it('assigns unique, ordered ids unless the app gives one', async () => {
+    const news = new ChannelRegistry().channel('news');
+    const first = await news.publish('a');
+    const second = await news.publish('b');
+    expect(await news.publish('c', { id: 'mine-1' })).toBe('mine-1');
+    const seq = (id: string) => Number(id.split('-').pop());
+    expect(first).not.toBe(second);
+    expect(seq(second)).toBeGreaterThan(seq(first));
+  });
+
+  it('refuses invalid input at the call site', () => {
+    const news = new ChannelRegistry().channel('news');
+    expect(() => news.publish('x', { event: 'a\nb' })).toThrow(SseError);
+    expect(() => news.publish('x', { id: 'a\0' })).toThrow(SseError);
+    expect(() => news.publish(undefined)).toThrow(expect.objectContaining({ code: 'INVALID_DATA' }));
+    expect(() => news.publish(10n)).toThrow(expect.objectContaining({ code: 'SERIALIZE_FAILED' }));
+  });
+
+  it('types publish against an event map', () => {
+    const scores = new ChannelRegistry().channel<{ goal: { team: string } }>('scores');
+    void scores.publish({ team: 'blue' }, { event: 'goal' });
+    const typeCheckOnly = () => {
+      // @ts-expect-error `goal` carries a team
+      void scores.publish({ score: 1 }, { event: 'goal' });
+    };
+    expect(typeCheckOnly).toBeTypeOf('function');
+  });
+
+  it('never waits on a slow subscriber: it meets its own bound, the others keep receiving', async () => {
+    const news = new ChannelRegistry().channel('news');
+    const slow = client({ maxBufferedBytes: 1000 }, 16); // never reads
+    const fast = client().read();
+    news.subscribe(slow.stream);
+    news.subscribe(fast.stream);
+    for (let i = 0; i < 200; i++) await news.publish('x'.repeat(50));
+    await flush();
+    expect((slow.stream.signal.reason as SseError).code).toBe('BUFFER_OVERFLOW');
+    expect(ids(fast.text())).toHaveLength(200);
+    expect(news.size).toBe(1);
+  });
+});
+
+describe('Channel.subscribe', () => {
+  it('replays the events after Last-Event-ID, then goes on live', async () => {
+    const news = new ChannelRegistry().channel('news');
+    const published = [await news.publish('1'), await news.publish('2'), await news.publish('3')];
+    const late = client({ lastEventId: published[0] }).read();
+    news.subscribe(late.stream);
+    await flush();
+    published.push(await news.publish('4'));
+    await flush();
+    expect(ids(late.text())).toEqual(published.slice(1));
+  });
+
+  it('applies the filter to replayed and live events', async () => {
+    const news = new ChannelRegistry().channel('news');
+    const first = await news.publish('skip', { event: 'noise' });
+    await news.publish('keep', { event: 'story' });
+    const c = client({ lastEventId: first }).read();
+    news.subscribe(c.stream, { filter: (message) => message.event === 'story' });
+    await news.publish('skip', { event: 'noise' });
+    await news.publish('keep too', { event: 'story' });
+    await flush();
+    const [keep, keepToo] = ids(c.text());
+    expect(c.text()).toBe(
+      `:\n\nevent: story\nid: ${keep}\ndata: keep\n\nevent: story\nid: ${keepToo}\ndata: keep too\n\n`,
+    );
+  });
+
+  it('tells a subscriber whose Last-Event-ID has expired, or is unknown, before live events', async () => {
+    const news = new ChannelRegistry({ history: { size: 2 } }).channel('news');
+    const expired = await news.publish('1');
+    await news.publish('2');
+    await news.publish('3');
+    const a = client({ lastEventId: expired }).read();
+    const b = client({ lastEventId: 'from-another-life' }).read();
+    news.subscribe(a.stream);
+    news.subscribe(b.stream);
+    await flush();
+    const live = await news.publish('4');
+    await flush();
+    expect(a.text()).toBe(
+      `:\n\nevent: ${GAP_EVENT}\ndata: {"lastEventId":"${expired}","reason":"expired"}\n\nid: ${live}\ndata: 4\n\n`,
+    );
+    expect(b.text()).toContain(`data: {"lastEventId":"from-another-life","reason":"unknown"}`);
+  });
+
+  it('misses nothing and repeats nothing when events arrive while a slow replay is written', async () => {
+    const memory = new MemoryBroker();
+    // The same broker, with replay answering later, as a networked broker would: its snapshot
+    // holds events that also arrive live meanwhile (duplicates to drop), and events come
+    // after the snapshot too (a gap to fill).
+    const slowReplay: Broker = {
+      publish: (channel, event) => memory.publish(channel, event),
+      subscribe: (channel, listener) => memory.subscribe(channel, listener),
+      replay: async (channel, lastEventId) => {
+        await new Promise((resolve) => setTimeout(resolve, 12));
+        const replay = await memory.replay(channel, lastEventId);
+        await new Promise((resolve) => setTimeout(resolve, 12));
+        return replay;
+      },
+      retains: (channel) => memory.retains(channel),
+      close: () => memory.close(),
+    };
+    const news = new ChannelRegistry({ broker: slowReplay }).channel('news');
+    const all = [await news.publish('0'), await news.publish('1')];
+    const c = client({ lastEventId: all[0] }).read();
+    news.subscribe(c.stream);
+    for (let i = 2; i < 8; i++) {
+      all.push(await news.publish(String(i)));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(ids(c.text())).toEqual(all.slice(1));
+  });
+
+  it('ends the subscription when the stream ends, either way', async () => {
+    const registry = new ChannelRegistry();
+    const news = registry.channel('news');
+    const a = client();
+    const b = client();
+    const unsubscribeA = news.subscribe(a.stream);
+    news.subscribe(b.stream);
+    expect(news.size).toBe(2);
+    b.stream.close();
+    expect(news.size).toBe(1);
+    unsubscribeA();
+    unsubscribeA();
+    expect(news.size).toBe(0);
+  });
+});
+
+describe('ChannelRegistry', () => {
+  it('releases channels with no subscribers and no history, so per-user names do not pile up', async () => {
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    // Closing a Web stream finishes in later tasks: let them run before measuring.
+    const gc = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      collect();
+    };
+    const registry = new ChannelRegistry({ history: { size: 0 } });
+    const cycle = (i: number) => {
+      const c = client();
+      registry.channel(`user:${i}`).subscribe(c.stream);
+      c.stream.close();
+    };
+    for (let i = 0; i < 1000; i++) cycle(i); // warm up
+    await gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 10_000; i++) cycle(i);
+    expect(registry.names()).toEqual([]);
+    await gc();
+    const growth = process.memoryUsage().heapUsed - before;
+    console.log(
+      `[registry] 10,000 subscribe/unsubscribe cycles: heap ${(growth / 1e6).toFixed(2)} MB, ${registry.names().length} channels left`,
+    );
+    expect(growth).toBeLessThan(2e6);
+  });
+
+  it('keeps a channel while it has history, and releases it when its history expires', async () => {
+    vi.useFakeTimers();
+    try {
+      const registry = new ChannelRegistry({ history: { size: 10, maxAge: 1000 } });
+      await registry.channel('news').publish('kept');
+      expect(registry.names()).toEqual(['news']);
+      vi.advanceTimersByTime(1001);
+      const c = client();
+      registry.channel('news').subscribe(c.stream);
+      c.stream.close();
+      expect(registry.names()).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('closes every stream with a random retry hint, sends later subscribers away, and rejects publishes', async () => {
+    const registry = new ChannelRegistry({ closeRetry: { min: 2000, max: 2999 } });
+    const clients = Array.from({ length: 20 }, (_, i) => {
+      const c = client().read();
+      registry.channel(`room:${i % 3}`).subscribe(c.stream);
+      return c;
+    });
+    await Promise.all([registry.close(), registry.close()]);
+    await flush();
+    for (const c of clients) {
+      expect(c.stream.closed).toBe(true);
+      const retry = Number(/^retry: (\d+)$/m.exec(c.text())?.[1]);
+      expect(retry).toBeGreaterThanOrEqual(2000);
+      expect(retry).toBeLessThanOrEqual(2999);
+    }
+    expect(registry.names()).toEqual([]);
+    const late = client().read();
+    registry.channel('room:0').subscribe(late.stream);
+    expect(late.stream.closed).toBe(true);
+    await expect(registry.channel('room:0').publish('x')).rejects.toThrow(
+      expect.objectContaining({ code: 'REGISTRY_CLOSED' }),
+    );
+  });
+});
