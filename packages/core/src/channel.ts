@@ -177,21 +177,30 @@ export class Channel<Events extends object = EventMap> {
     }
   };
 
-  #resume(subscriber: Subscriber, lastEventId: string, replay: Replay): void {
-    const replayed = new Set<string>();
-    if (replay.found) {
-      for (const message of replay.messages) {
-        replayed.add(message.id);
-        deliver(subscriber, message);
-      }
-    } else {
-      subscriber.stream.writeFrame(
-        encode({ event: GAP_EVENT, data: JSON.stringify({ lastEventId, reason: replay.reason }) }),
-      );
+  // History goes out at the client's pace, not all at once past its buffer bound; live
+  // events wait in `pending` meanwhile and follow, each event once.
+  async #resume(subscriber: Subscriber, lastEventId: string, replay: Replay): Promise<void> {
+    const { stream } = subscriber;
+    if (!replay.found) {
+      stream.writeFrame(encode({ event: GAP_EVENT, data: JSON.stringify({ lastEventId, reason: replay.reason }) }));
     }
-    const pending = subscriber.pending ?? [];
+    const written = new Set<string>();
+    let backlog: readonly BrokerMessage[] = replay.found ? replay.messages : [];
+    while (backlog.length > 0 || (subscriber.pending?.length ?? 0) > 0) {
+      if (backlog.length === 0) {
+        backlog = subscriber.pending ?? [];
+        subscriber.pending = [];
+      }
+      for (const message of backlog) {
+        if (stream.closed) return;
+        if (written.has(message.id)) continue;
+        written.add(message.id);
+        deliver(subscriber, message);
+        await stream.drain();
+      }
+      backlog = [];
+    }
     subscriber.pending = undefined;
-    for (const message of pending) if (!replayed.has(message.id)) deliver(subscriber, message);
   }
 }
 

@@ -1,5 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkStreamOptions, type SseStream, type SseStreamOptions } from '@ssekit/core';
+import {
+  type ChannelMessage,
+  type ChannelRegistry,
+  checkStreamOptions,
+  type SseStream,
+  type SseStreamOptions,
+} from '@ssekit/core';
 import { createStream } from '@ssekit/core/node';
 
 export type { SseStream, SseStreamOptions } from '@ssekit/core';
@@ -71,5 +77,43 @@ export function sse(options: SseStreamOptions = {}): SseMiddleware {
   return (req, res, next) => {
     (res as ServerResponse & { sse: SseStream }).sse = createStream(req, res, options);
     next();
+  };
+}
+
+/** The request as the `channel()` helper's callbacks see it: Node's, plus Express's parsed parts. */
+export type ChannelRequest = IncomingMessage & { params: Record<string, string>; query: Record<string, unknown> };
+
+/** Options of {@link channel}: the stream's, and which events this request gets. */
+export interface ChannelRouteOptions extends SseStreamOptions {
+  /** Which events go to this request's stream (default: all), e.g. by user. */
+  filter?: (message: ChannelMessage, req: ChannelRequest) => boolean;
+}
+
+/**
+ * A route handler that opens an event stream and subscribes it to a channel of `registry`,
+ * resuming after the client's `Last-Event-ID` from the channel's history.
+ *
+ * @param name - the channel, or a function of the request that names it.
+ * @example
+ * const registry = new ChannelRegistry();
+ * app.get('/rooms/:room/events', channel(registry, (req) => `room:${req.params.room}`));
+ * app.post('/rooms/:room', express.json(), async (req, res) => {
+ *   res.json({ id: await registry.channel(`room:${req.params.room}`).publish(req.body) });
+ * });
+ * @throws {@link SseError} for invalid options, when the handler is created.
+ */
+export function channel(
+  registry: ChannelRegistry,
+  name: string | ((req: ChannelRequest) => string),
+  options: ChannelRouteOptions = {},
+): SseMiddleware {
+  const { filter, ...streamOptions } = options;
+  checkStreamOptions(streamOptions);
+  return (req, res) => {
+    const request = req as ChannelRequest;
+    const stream = createStream(req, res, streamOptions);
+    registry
+      .channel(typeof name === 'string' ? name : name(request))
+      .subscribe(stream, { filter: filter && ((message) => filter(message, request)) });
   };
 }

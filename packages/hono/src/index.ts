@@ -1,4 +1,6 @@
 import {
+  type ChannelMessage,
+  type ChannelRegistry,
   type CreateResponseOptions,
   checkResponseOptions,
   createResponse,
@@ -41,4 +43,32 @@ export function sse<E extends Env = Env, P extends string = string, Events exten
 ): Handler<E, P> {
   checkResponseOptions(options);
   return (c) => createResponse<Events>(c.req.raw, (stream) => handler(stream, c), options);
+}
+
+/** Options of {@link channel}: the response's, and which events this request gets. */
+export interface ChannelRouteOptions<E extends Env, P extends string> extends CreateResponseOptions {
+  /** Which events go to this request's stream (default: all), e.g. by user. */
+  filter?: (message: ChannelMessage, c: Context<E, P>) => boolean;
+}
+
+/**
+ * A Hono handler that opens an event stream and subscribes it to a channel of `registry`,
+ * resuming after the client's `Last-Event-ID` from the channel's history.
+ *
+ * @param name - the channel, or a function of the context that names it.
+ * @example
+ * app.get('/rooms/:room/events', channel(registry, (c) => `room:${c.req.param('room')}`));
+ * @throws {@link SseError} for invalid options, when the handler is created.
+ */
+export function channel<E extends Env = Env, P extends string = string>(
+  registry: ChannelRegistry,
+  name: string | ((c: Context<E, P>) => string),
+  options: ChannelRouteOptions<E, P> = {},
+): Handler<E, P> {
+  const { filter, ...responseOptions } = options;
+  return sse<E, P>((stream, c) => {
+    registry
+      .channel(typeof name === 'string' ? name : name(c))
+      .subscribe(stream, { filter: filter && ((message) => filter(message, c)) });
+  }, responseOptions);
 }

@@ -1,6 +1,12 @@
-import { checkStreamOptions, type SseStream, type SseStreamOptions } from '@ssekit/core';
+import {
+  type ChannelMessage,
+  type ChannelRegistry,
+  checkStreamOptions,
+  type SseStream,
+  type SseStreamOptions,
+} from '@ssekit/core';
 import { createStreamBody } from '@ssekit/core/node';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 
 export type { SseStream, SseStreamOptions } from '@ssekit/core';
 
@@ -43,17 +49,52 @@ declare module 'koa' {
 export function sse(options: SseStreamOptions = {}): Middleware {
   checkStreamOptions(options);
   return async (ctx, next) => {
-    const { stream, body, headers } = createStreamBody(ctx.req, ctx.res, options);
-    ctx.status = 200;
-    ctx.set(headers);
-    ctx.body = body;
-    ctx.sse = stream;
-    const onerror = ctx.onerror;
-    ctx.onerror = (error) => {
-      if (!isPrematureClose(error)) onerror.call(ctx, error);
-    };
+    ctx.sse = respondWithStream(ctx, options);
     await next();
   };
+}
+
+/** Options of {@link channel}: the stream's, and which events this request gets. */
+export interface ChannelRouteOptions extends SseStreamOptions {
+  /** Which events go to this request's stream (default: all), e.g. by user. */
+  filter?: (message: ChannelMessage, ctx: Context) => boolean;
+}
+
+/**
+ * Middleware that opens an event stream and subscribes it to a channel of `registry`,
+ * resuming after the client's `Last-Event-ID` from the channel's history.
+ *
+ * @param name - the channel, or a function of the context that names it.
+ * @example
+ * router.get('/rooms/:room/events', channel(registry, (ctx) => `room:${ctx.params.room}`));
+ * @throws {@link SseError} for invalid options, when the middleware is created.
+ */
+export function channel(
+  registry: ChannelRegistry,
+  name: string | ((ctx: Context) => string),
+  options: ChannelRouteOptions = {},
+): Middleware {
+  const { filter, ...streamOptions } = options;
+  checkStreamOptions(streamOptions);
+  return (ctx) => {
+    const stream = respondWithStream(ctx, streamOptions);
+    registry
+      .channel(typeof name === 'string' ? name : name(ctx))
+      .subscribe(stream, { filter: filter && ((message) => filter(message, ctx)) });
+  };
+}
+
+// Koa stays in charge: status, headers and a streaming body, sent when the chain returns.
+function respondWithStream(ctx: Context, options: SseStreamOptions): SseStream {
+  const { stream, body, headers } = createStreamBody(ctx.req, ctx.res, options);
+  ctx.status = 200;
+  ctx.set(headers);
+  ctx.body = body;
+  const onerror = ctx.onerror;
+  ctx.onerror = (error) => {
+    if (!isPrematureClose(error)) onerror.call(ctx, error);
+  };
+  return stream;
 }
 
 // Koa 3 pipes stream bodies with stream.pipeline, which fails with this code when the
