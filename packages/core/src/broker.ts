@@ -1,3 +1,4 @@
+import { SseError } from './errors.js';
 import { formatEvent } from './format.js';
 
 /** An event as a broker stores and delivers it: already serialized, with its id. */
@@ -30,16 +31,20 @@ export type Replay =
  * Carries events between publishers and the channels that deliver them, and keeps each
  * channel's history. {@link MemoryBroker} serves one process; a broker on Redis serves many.
  * Implementations build each message with {@link createBrokerMessage}, once per process.
+ *
+ * A channel asks for `replay` only after `subscribe` has resolved, so every event is in the
+ * live feed, the replay, or both; it drops the duplicates by id.
  */
 export interface Broker {
   /** Stores `event` in `channel`'s history, delivers it to the channel's listeners, and resolves with its id. */
   publish(channel: string, event: BrokerEvent): Promise<string>;
-  /** Delivers every later message of `channel` to `listener`, in order; returns a function that stops it. */
-  subscribe(channel: string, listener: (message: BrokerMessage) => void): () => void;
+  /**
+   * Delivers every later message of `channel` to `listener`, in order, one at a time; resolves,
+   * once delivery is live, with a function that stops it.
+   */
+  subscribe(channel: string, listener: (message: BrokerMessage) => void): Promise<() => void>;
   /** The messages of `channel` after `lastEventId`, in order, or why there are none to give. */
   replay(channel: string, lastEventId: string): Promise<Replay>;
-  /** Whether `channel` holds history that a reconnecting client may still need. */
-  retains(channel: string): boolean;
   /** Stops delivering and releases connections and timers. Harmless when already closed. */
   close(): Promise<void>;
 }
@@ -82,52 +87,84 @@ export class MemoryBroker implements Broker {
   readonly #maxAge: number;
   readonly #epoch = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   readonly #channels = new Map<string, ChannelState>();
+  /** Deliveries not yet made: a publish from inside a listener waits for the one under way. */
+  readonly #outbox: [ChannelState, BrokerMessage][] = [];
+  readonly #sweeper: ReturnType<typeof setInterval> | undefined;
   #seq = 0;
   #closed = false;
 
-  /** @param options - `history`: how much each channel keeps (default 1 000 events, no age limit). */
+  /**
+   * @param options - `history`: how much each channel keeps (default 1 000 events, no age limit).
+   * @throws {@link SseError} `INVALID_OPTION` for a history size or age that is not one.
+   */
   constructor(options: { history?: HistoryOptions } = {}) {
-    this.#size = options.history?.size ?? 1000;
-    this.#maxAge = options.history?.maxAge ?? Number.POSITIVE_INFINITY;
+    const { size = 1000, maxAge } = options.history ?? {};
+    if (
+      !(Number.isSafeInteger(size) && size >= 0) ||
+      !(maxAge === undefined || (maxAge > 0 && maxAge <= 2 ** 31 - 1))
+    ) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `history { size: ${size}, maxAge: ${maxAge} } needs a whole size of 0 or more and a maxAge from 1 to 2^31-1 ms.`,
+      );
+    }
+    this.#size = size;
+    this.#maxAge = maxAge ?? Number.POSITIVE_INFINITY;
+    if (maxAge !== undefined) {
+      // Channels nobody touches again still lose their expired history, and then go.
+      this.#sweeper = setInterval(() => {
+        for (const [channel, state] of this.#channels) this.#release(channel, state);
+      }, maxAge);
+      (this.#sweeper as { unref?: () => void }).unref?.();
+    }
   }
 
   publish(channel: string, event: BrokerEvent): Promise<string> {
-    if (this.#closed) return Promise.reject(new Error('[ssekit] the broker is closed'));
+    if (this.#closed) return Promise.reject(new SseError('REGISTRY_CLOSED', 'the broker is closed.'));
     const state = this.#state(channel);
     const message = createBrokerMessage(event.id ?? `${this.#epoch}-${++this.#seq}`, event.event, event.data);
     if (this.#size > 0) {
       state.history.push({ message, at: Date.now() });
       if (state.history.length > this.#size) state.history.shift();
     }
-    for (const listener of state.listeners) listener(message);
+    this.#outbox.push([state, message]);
+    if (this.#outbox.length === 1) this.#deliver();
     this.#release(channel, state);
     return Promise.resolve(message.id);
   }
 
-  subscribe(channel: string, listener: (message: BrokerMessage) => void): () => void {
+  subscribe(channel: string, listener: (message: BrokerMessage) => void): Promise<() => void> {
+    if (this.#closed) return Promise.resolve(() => {});
     const state = this.#state(channel);
     state.listeners.add(listener);
-    return () => {
+    return Promise.resolve(() => {
       state.listeners.delete(listener);
       this.#release(channel, state);
-    };
+    });
   }
 
   replay(channel: string, lastEventId: string): Promise<Replay> {
     const history = this.#prune(this.#channels.get(channel));
-    const index = history.findIndex(({ message }) => message.id === lastEventId);
+    // From the newest: an app that reuses an id means its latest use.
+    const index = history.findLastIndex(({ message }) => message.id === lastEventId);
     if (index >= 0) return Promise.resolve({ found: true, messages: history.slice(index + 1).map((r) => r.message) });
     return Promise.resolve({ found: false, reason: this.#wasHere(lastEventId) ? 'expired' : 'unknown' });
   }
 
-  retains(channel: string): boolean {
-    return this.#prune(this.#channels.get(channel)).length > 0;
-  }
-
   close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#sweeper);
     this.#channels.clear();
     return Promise.resolve();
+  }
+
+  // Each message reaches every listener before the next one starts, whoever publishes it.
+  #deliver(): void {
+    while (this.#outbox.length > 0) {
+      const [state, message] = this.#outbox[0] as [ChannelState, BrokerMessage];
+      for (const listener of state.listeners) listener(message);
+      this.#outbox.shift();
+    }
   }
 
   // An id of ours whose epoch matches was once in some channel's history; app-chosen ids

@@ -151,19 +151,21 @@ describe('Channel.subscribe', () => {
 
   it('misses nothing and repeats nothing when events arrive while a slow replay is written', async () => {
     const memory = new MemoryBroker();
-    // The same broker, with replay answering later, as a networked broker would: its snapshot
-    // holds events that also arrive live meanwhile (duplicates to drop), and events come
-    // after the snapshot too (a gap to fill).
+    // The same broker, as slow as a networked one: the subscription goes live later (events
+    // before that come only by replay), the replay's snapshot holds events that also arrive
+    // live (duplicates to drop), and events come after the snapshot too (a gap to fill).
     const slowReplay: Broker = {
       publish: (channel, event) => memory.publish(channel, event),
-      subscribe: (channel, listener) => memory.subscribe(channel, listener),
+      subscribe: async (channel, listener) => {
+        await new Promise((resolve) => setTimeout(resolve, 8));
+        return memory.subscribe(channel, listener);
+      },
       replay: async (channel, lastEventId) => {
         await new Promise((resolve) => setTimeout(resolve, 12));
         const replay = await memory.replay(channel, lastEventId);
         await new Promise((resolve) => setTimeout(resolve, 12));
         return replay;
       },
-      retains: (channel) => memory.retains(channel),
       close: () => memory.close(),
     };
     const news = new ChannelRegistry({ broker: slowReplay }).channel('news');
@@ -222,20 +224,62 @@ describe('ChannelRegistry', () => {
     expect(growth).toBeLessThan(2e6);
   });
 
-  it('keeps a channel while it has history, and releases it when its history expires', async () => {
+  it('drops history older than maxAge, even on a channel nobody touches', async () => {
     vi.useFakeTimers();
     try {
       const registry = new ChannelRegistry({ history: { size: 10, maxAge: 1000 } });
-      await registry.channel('news').publish('kept');
-      expect(registry.names()).toEqual(['news']);
-      vi.advanceTimersByTime(1001);
-      const c = client();
+      const id = await registry.channel('news').publish('old');
+      expect(registry.names()).toEqual([]); // no subscribers: nothing kept but the history
+      vi.advanceTimersByTime(2001);
+      const c = client({ lastEventId: id }).read();
       registry.channel('news').subscribe(c.stream);
-      c.stream.close();
-      expect(registry.names()).toEqual([]);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(c.text()).toContain('"reason":"expired"');
+      await registry.close();
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('refuses a history that is not one', () => {
+    expect(() => new ChannelRegistry({ history: { size: -1 } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
+    );
+    expect(() => new MemoryBroker({ history: { maxAge: 0 } })).toThrow(SseError);
+  });
+
+  it('keeps one subscriber to itself when its filter throws or its replay fails', async () => {
+    const onError = vi.fn();
+    const registry = new ChannelRegistry({ onError });
+    const news = registry.channel('news');
+    const broken = client().read();
+    const fine = client().read();
+    news.subscribe(broken.stream, {
+      filter: () => {
+        throw new Error('filter broke');
+      },
+    });
+    news.subscribe(fine.stream);
+    await flush();
+    await news.publish('still delivered');
+    await flush();
+    expect(broken.stream.closed).toBe(true);
+    expect(fine.text()).toContain('data: still delivered');
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'filter broke' }), 'news');
+  });
+
+  it('delivers in publish order even when a listener publishes during a delivery', async () => {
+    const news = new ChannelRegistry().channel('news');
+    const slow = client({ maxBufferedBytes: 0 }, 1); // overflows on the first event
+    const watcher = client().read();
+    news.subscribe(slow.stream);
+    news.subscribe(watcher.stream);
+    await flush();
+    slow.stream.signal.addEventListener('abort', () => void news.publish('left'));
+    const first = news.publish('first');
+    await first;
+    await flush();
+    expect([...watcher.text().matchAll(/^data: (.*)$/gm)].map((m) => m[1])).toEqual(['first', 'left']);
   });
 
   it('closes every stream with a random retry hint, sends later subscribers away, and rejects publishes', async () => {

@@ -33,9 +33,16 @@ export interface SubscribeOptions {
 
 /** Options of {@link ChannelRegistry}. */
 export interface ChannelRegistryOptions {
-  /** Where events go between publishers and subscribers. Default: a {@link MemoryBroker}. */
+  /**
+   * Where events go between publishers and subscribers. Default: a {@link MemoryBroker}.
+   * The registry owns it: `close()` closes it.
+   */
   broker?: Broker;
-  /** History of the default broker (a broker passed in has its own). Default 1 000 events per channel. */
+  /**
+   * History of the default broker (a broker passed in has its own). Default 1 000 events per
+   * channel, kept until pushed out; set `maxAge` for per-user channels, so that their history
+   * does not outlive them.
+   */
   history?: HistoryOptions;
   /** Turns non-string data into text, once per publish. Default `JSON.stringify`. */
   serializer?: Serializer;
@@ -44,6 +51,11 @@ export interface ChannelRegistryOptions {
    * each client gets a random one, so they do not all come back at once. Default 1 000–5 000.
    */
   closeRetry?: { min: number; max: number };
+  /**
+   * Told of failures that cost one subscriber its stream: a filter that threw, a replay the
+   * broker could not give. The client reconnects. Default: `console.error`.
+   */
+  onError?: (error: unknown, channel: string) => void;
 }
 
 /** Fields of a published event besides its name and data. */
@@ -55,8 +67,12 @@ export interface PublishOptions {
 interface Subscriber {
   readonly stream: SseStream<never>;
   readonly filter: ((message: ChannelMessage) => boolean) | undefined;
-  /** Live messages held back while this subscriber's replay is being written. */
+  /** Live messages held back while the replay is fetched and written. */
   pending: BrokerMessage[] | undefined;
+  /** Bytes in `pending`, held to the stream's own bound. */
+  pendingBytes: number;
+  /** False once unsubscribed, which also stops a replay under way. */
+  active: boolean;
 }
 
 /** What a channel needs of its registry. */
@@ -65,8 +81,9 @@ interface ChannelOwner {
   readonly serializer: Serializer;
   readonly closed: boolean;
   endWithRetryHint(stream: SseStream<never>): void;
+  report(error: unknown, channel: string): void;
   adopt(channel: Channel<never>): Channel<never>;
-  releaseIfIdle(channel: Channel<never>): void;
+  release(channel: Channel<never>): void;
 }
 
 /**
@@ -79,7 +96,8 @@ interface ChannelOwner {
 export class Channel<Events extends object = EventMap> {
   readonly #owner: ChannelOwner;
   readonly #subscribers = new Set<Subscriber>();
-  #stopListening: (() => void) | undefined;
+  /** The broker subscription, live once it resolves; there while anyone is subscribed. */
+  #listening: Promise<() => void> | undefined;
 
   /** @internal Created by {@link ChannelRegistry.channel}. */
   constructor(
@@ -120,48 +138,55 @@ export class Channel<Events extends object = EventMap> {
     if (this.#owner.closed) {
       return Promise.reject(new SseError('REGISTRY_CLOSED', `channel "${this.name}": the registry is closed.`));
     }
-    const published = this.#owner.broker.publish(this.name, { event, data: text, id });
-    return published.finally(() => this.#owner.releaseIfIdle(this.#erased()));
+    return this.#owner.broker.publish(this.name, { event, data: text, id });
   }
 
   /**
    * Sends this channel's events to `stream` until either ends; returns a function that stops
    * it (harmless to call twice). A stream that arrives with a `Last-Event-ID` first gets the
-   * events after it from history, in order and without duplicates against live events
-   * published meanwhile, or the {@link GAP_EVENT} when history cannot cover it.
+   * events after it from history, at its own pace, in order and without duplicates against
+   * live events published meanwhile, or the {@link GAP_EVENT} when history cannot cover it.
    * When the registry is closed, the stream gets a retry hint and is closed.
    */
   subscribe(stream: SseStream<Events>, options: SubscribeOptions = {}): () => void {
     const target = stream as unknown as SseStream<never>;
+    if (stream.closed) return () => {};
     if (this.#owner.closed) {
       this.#owner.endWithRetryHint(target);
       return () => {};
     }
     const owner = this.#owner.adopt(this.#erased());
     if (owner !== this.#erased()) return owner.subscribe(target, options);
-    if (stream.closed) return () => {};
 
     const lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId;
-    const subscriber: Subscriber = { stream: target, filter: options.filter, pending: lastEventId ? [] : undefined };
+    // Live events wait only for a subscriber whose replay must go first.
+    const pending = lastEventId ? [] : undefined;
+    const subscriber: Subscriber = { stream: target, filter: options.filter, pending, pendingBytes: 0, active: true };
     this.#subscribers.add(subscriber);
-    this.#stopListening ??= this.#owner.broker.subscribe(this.name, this.#deliverToAll);
-
+    if (!this.#listening) {
+      const listening = this.#owner.broker.subscribe(this.name, (message) => this.#deliverToAll(message));
+      this.#listening = listening;
+      listening.catch(() => {}); // reported through each subscriber below
+    }
     const unsubscribe = (): void => {
       stream.signal.removeEventListener('abort', unsubscribe);
-      if (!this.#subscribers.delete(subscriber)) return;
-      if (this.#subscribers.size === 0) {
-        this.#stopListening?.();
-        this.#stopListening = undefined;
-      }
-      this.#owner.releaseIfIdle(this.#erased());
+      subscriber.active = false;
+      if (!this.#subscribers.delete(subscriber) || this.#subscribers.size > 0) return;
+      void this.#listening?.then(
+        (stop) => stop(),
+        () => {},
+      );
+      this.#listening = undefined;
+      this.#owner.release(this.#erased());
     };
     stream.signal.addEventListener('abort', unsubscribe);
-    if (lastEventId) {
-      this.#owner.broker.replay(this.name, lastEventId).then(
-        (replay) => this.#resume(subscriber, lastEventId, replay),
-        () => stream.close(), // the client reconnects and tries again
-      );
-    }
+    this.#listening
+      ?.then(() => (lastEventId ? this.#owner.broker.replay(this.name, lastEventId) : undefined))
+      .then((replay) => this.#resume(subscriber, lastEventId ?? '', replay))
+      .catch((error: unknown) => {
+        this.#owner.report(error, this.name);
+        this.#owner.endWithRetryHint(target);
+      });
     return unsubscribe;
   }
 
@@ -170,32 +195,50 @@ export class Channel<Events extends object = EventMap> {
     for (const { stream } of this.#subscribers) this.#owner.endWithRetryHint(stream);
   }
 
-  readonly #deliverToAll = (message: BrokerMessage): void => {
+  #deliverToAll(message: BrokerMessage): void {
     for (const subscriber of this.#subscribers) {
-      if (subscriber.pending) subscriber.pending.push(message);
-      else deliver(subscriber, message);
+      if (!subscriber.pending) {
+        this.#deliver(subscriber, message);
+        continue;
+      }
+      subscriber.pending.push(message);
+      subscriber.pendingBytes += message.frame.byteLength;
+      // Held-back events count against the stream's bound like buffered ones; the client
+      // reconnects and history fills the gap.
+      if (subscriber.pendingBytes > subscriber.stream.maxBufferedBytes) subscriber.stream.close();
     }
-  };
+  }
+
+  #deliver(subscriber: Subscriber, message: BrokerMessage): void {
+    try {
+      if (!subscriber.filter || subscriber.filter(message)) subscriber.stream.writeFrame(message.frame);
+    } catch (error) {
+      // A filter that throws costs its own subscriber the stream, nobody else anything.
+      this.#owner.report(error, this.name);
+      this.#owner.endWithRetryHint(subscriber.stream);
+    }
+  }
 
   // History goes out at the client's pace, not all at once past its buffer bound; live
   // events wait in `pending` meanwhile and follow, each event once.
-  async #resume(subscriber: Subscriber, lastEventId: string, replay: Replay): Promise<void> {
+  async #resume(subscriber: Subscriber, lastEventId: string, replay: Replay | undefined): Promise<void> {
     const { stream } = subscriber;
-    if (!replay.found) {
+    if (replay && !replay.found) {
       stream.writeFrame(encode({ event: GAP_EVENT, data: JSON.stringify({ lastEventId, reason: replay.reason }) }));
     }
     const written = new Set<string>();
-    let backlog: readonly BrokerMessage[] = replay.found ? replay.messages : [];
+    let backlog: readonly BrokerMessage[] = replay?.found ? replay.messages : [];
     while (backlog.length > 0 || (subscriber.pending?.length ?? 0) > 0) {
       if (backlog.length === 0) {
         backlog = subscriber.pending ?? [];
         subscriber.pending = [];
+        subscriber.pendingBytes = 0;
       }
       for (const message of backlog) {
-        if (stream.closed) return;
+        if (!subscriber.active || stream.closed) return;
         if (written.has(message.id)) continue;
         written.add(message.id);
-        deliver(subscriber, message);
+        this.#deliver(subscriber, message);
         await stream.drain();
       }
       backlog = [];
@@ -204,13 +247,10 @@ export class Channel<Events extends object = EventMap> {
   }
 }
 
-function deliver({ stream, filter }: Subscriber, message: BrokerMessage): void {
-  if (!filter || filter(message)) stream.writeFrame(message.frame);
-}
-
 /**
- * Named channels over one broker. Channels are made on first use and released when they
- * have no subscribers and no history left to keep, so per-user channel names do not pile up.
+ * Named channels over one broker. A channel is kept while it has subscribers, so per-user
+ * channel names do not pile up; its history lives in the broker, which keeps it within the
+ * history bounds and then lets the channel go.
  *
  * @example
  * const registry = new ChannelRegistry({ history: { size: 500 } });
@@ -243,16 +283,16 @@ export class ChannelRegistry {
         stream.writeFrame(encode({ retry: min + Math.floor(Math.random() * (max - min + 1)) }));
         stream.close();
       },
+      report: options.onError ?? ((error, channel) => console.error(`[ssekit] channel "${channel}":`, error)),
       adopt(channel) {
         const current = channels.get(channel.name);
         if (current) return current;
         channels.set(channel.name, channel);
         return channel;
       },
-      releaseIfIdle(channel) {
-        if (channel.size === 0 && channels.get(channel.name) === channel && !this.broker.retains(channel.name)) {
-          channels.delete(channel.name);
-        }
+      // A channel holds only its subscribers; history, if any, stays with the broker.
+      release(channel) {
+        if (channel.size === 0 && channels.get(channel.name) === channel) channels.delete(channel.name);
       },
     };
   }
@@ -262,22 +302,21 @@ export class ChannelRegistry {
     return this.#closing !== undefined;
   }
 
-  /** The channel called `name`, made if needed. */
+  /**
+   * The channel called `name`: the one with subscribers, or a new one, which the registry
+   * keeps from its first subscriber to its last.
+   */
   channel<Events extends object = EventMap>(name: string): Channel<Events> {
-    let channel = this.#channels.get(name);
-    if (!channel) {
-      channel = new Channel<never>(name, this.#owner);
-      if (!this.closed) this.#channels.set(name, channel);
-    }
+    const channel = this.#channels.get(name) ?? new Channel<never>(name, this.#owner);
     return channel as unknown as Channel<Events>;
   }
 
-  /** The channel called `name`, if it exists now. */
+  /** The channel called `name`, if it has subscribers now. */
   get<Events extends object = EventMap>(name: string): Channel<Events> | undefined {
     return this.#channels.get(name) as unknown as Channel<Events> | undefined;
   }
 
-  /** Names of the channels that exist now. */
+  /** Names of the channels with subscribers now. */
   names(): string[] {
     return [...this.#channels.keys()];
   }

@@ -195,6 +195,11 @@ export class SseStream<Events extends object = EventMap> {
     return this.#controller.signal.aborted;
   }
 
+  /** The bound on {@link SseStream.bufferedBytes}, from the options. */
+  get maxBufferedBytes(): number {
+    return this.#maxBufferedBytes;
+  }
+
   /** Bytes waiting for a slow client, never more than `maxBufferedBytes`. */
   get bufferedBytes(): number {
     return this.#queuedBytes;

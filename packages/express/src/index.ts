@@ -111,9 +111,9 @@ export function channel(
   checkStreamOptions(streamOptions);
   return (req, res) => {
     const request = req as ChannelRequest;
+    // Named first: a name function that throws still gets a proper error response.
+    const target = registry.channel(typeof name === 'string' ? name : name(request));
     const stream = createStream(req, res, streamOptions);
-    registry
-      .channel(typeof name === 'string' ? name : name(request))
-      .subscribe(stream, { filter: filter && ((message) => filter(message, request)) });
+    target.subscribe(stream, { filter: filter && ((message) => filter(message, request)) });
   };
 }

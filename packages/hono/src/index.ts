@@ -66,9 +66,16 @@ export function channel<E extends Env = Env, P extends string = string>(
   options: ChannelRouteOptions<E, P> = {},
 ): Handler<E, P> {
   const { filter, ...responseOptions } = options;
-  return sse<E, P>((stream, c) => {
-    registry
-      .channel(typeof name === 'string' ? name : name(c))
-      .subscribe(stream, { filter: filter && ((message) => filter(message, c)) });
-  }, responseOptions);
+  checkResponseOptions(responseOptions);
+  return (c) => {
+    // Named first: a name function that throws reaches app.onError as a normal error.
+    const target = registry.channel(typeof name === 'string' ? name : name(c));
+    return createResponse(
+      c.req.raw,
+      (stream) => {
+        target.subscribe(stream, { filter: filter && ((message) => filter(message, c)) });
+      },
+      responseOptions,
+    );
+  };
 }

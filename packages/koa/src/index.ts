@@ -77,10 +77,10 @@ export function channel(
   const { filter, ...streamOptions } = options;
   checkStreamOptions(streamOptions);
   return (ctx) => {
+    // Named first: a name function that throws still gets a proper error response.
+    const target = registry.channel(typeof name === 'string' ? name : name(ctx));
     const stream = respondWithStream(ctx, streamOptions);
-    registry
-      .channel(typeof name === 'string' ? name : name(ctx))
-      .subscribe(stream, { filter: filter && ((message) => filter(message, ctx)) });
+    target.subscribe(stream, { filter: filter && ((message) => filter(message, ctx)) });
   };
 }
 
