@@ -334,3 +334,21 @@ export class ChannelRegistry {
     return this.#closing;
   }
 }
+
+/**
+ * The shared part of every adapter's `channel()` route: names the request's channel at once
+ * (so that a name function that throws still gets a normal error response), then subscribes
+ * the stream opened for it, with the filter bound to the request.
+ *
+ * @returns for each request, a function that subscribes that request's stream.
+ */
+export function channelRoute<Request>(
+  registry: ChannelRegistry,
+  name: string | ((request: Request) => string),
+  filter?: (message: ChannelMessage, request: Request) => boolean,
+): (request: Request) => (stream: SseStream) => () => void {
+  return (request) => {
+    const target = registry.channel(typeof name === 'string' ? name : name(request));
+    return (stream) => target.subscribe(stream, { filter: filter && ((message) => filter(message, request)) });
+  };
+}

@@ -12,6 +12,7 @@ export {
   type ChannelMessage,
   ChannelRegistry,
   type ChannelRegistryOptions,
+  channelRoute,
   GAP_EVENT,
   type PublishOptions,
   type SubscribeOptions,

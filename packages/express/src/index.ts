@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ChannelMessage,
   type ChannelRegistry,
+  channelRoute,
   checkStreamOptions,
   type SseStream,
   type SseStreamOptions,
@@ -109,11 +110,9 @@ export function channel(
 ): SseMiddleware {
   const { filter, ...streamOptions } = options;
   checkStreamOptions(streamOptions);
+  const route = channelRoute(registry, name, filter);
   return (req, res) => {
-    const request = req as ChannelRequest;
-    // Named first: a name function that throws still gets a proper error response.
-    const target = registry.channel(typeof name === 'string' ? name : name(request));
-    const stream = createStream(req, res, streamOptions);
-    target.subscribe(stream, { filter: filter && ((message) => filter(message, request)) });
+    const subscribe = route(req as ChannelRequest);
+    subscribe(createStream(req, res, streamOptions));
   };
 }

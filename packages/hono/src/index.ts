@@ -2,6 +2,7 @@ import {
   type ChannelMessage,
   type ChannelRegistry,
   type CreateResponseOptions,
+  channelRoute,
   checkResponseOptions,
   createResponse,
   type EventMap,
@@ -67,15 +68,9 @@ export function channel<E extends Env = Env, P extends string = string>(
 ): Handler<E, P> {
   const { filter, ...responseOptions } = options;
   checkResponseOptions(responseOptions);
+  const route = channelRoute(registry, name, filter);
   return (c) => {
-    // Named first: a name function that throws reaches app.onError as a normal error.
-    const target = registry.channel(typeof name === 'string' ? name : name(c));
-    return createResponse(
-      c.req.raw,
-      (stream) => {
-        target.subscribe(stream, { filter: filter && ((message) => filter(message, c)) });
-      },
-      responseOptions,
-    );
+    const subscribe = route(c);
+    return createResponse(c.req.raw, (stream) => void subscribe(stream), responseOptions);
   };
 }

@@ -1,6 +1,7 @@
 import {
   type ChannelMessage,
   type ChannelRegistry,
+  channelRoute,
   checkStreamOptions,
   type SseStream,
   type SseStreamOptions,
@@ -76,11 +77,10 @@ export function channel(
 ): Middleware {
   const { filter, ...streamOptions } = options;
   checkStreamOptions(streamOptions);
+  const route = channelRoute(registry, name, filter);
   return (ctx) => {
-    // Named first: a name function that throws still gets a proper error response.
-    const target = registry.channel(typeof name === 'string' ? name : name(ctx));
-    const stream = respondWithStream(ctx, streamOptions);
-    target.subscribe(stream, { filter: filter && ((message) => filter(message, ctx)) });
+    const subscribe = route(ctx);
+    subscribe(respondWithStream(ctx, streamOptions));
   };
 }
 
