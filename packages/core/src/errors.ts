@@ -41,3 +41,21 @@ export class SseError extends Error {
     super(`[ssekit] ${message}`, options);
   }
 }
+
+/** The codes a stream's `signal` is aborted with. */
+export type EndCode = 'STREAM_CLOSED' | 'CLIENT_GONE' | 'BUFFER_OVERFLOW' | 'CLIENT_STALLED';
+
+const END_MESSAGES: Record<EndCode, string> = {
+  STREAM_CLOSED: 'the stream was closed by the server',
+  CLIENT_GONE: 'the client disconnected',
+  BUFFER_OVERFLOW: 'the client read too slowly and the buffer bound was reached',
+  CLIENT_STALLED: 'the client took no bytes for four heartbeat periods',
+};
+
+/**
+ * The reason an event stream's signal is aborted with. Sinks use it for `CLIENT_GONE` when
+ * their transport ends by itself; `cause` is what the runtime reported, if anything.
+ */
+export function endReason(code: EndCode, cause?: unknown): SseError {
+  return new SseError(code, END_MESSAGES[code], cause === undefined ? undefined : { cause });
+}

@@ -17,7 +17,7 @@ export {
   type PublishOptions,
   type SubscribeOptions,
 } from './channel.js';
-export { SseError, type SseErrorCode } from './errors.js';
+export { type EndCode, endReason, SseError, type SseErrorCode } from './errors.js';
 export { type EncodeOptions, encode, encodeComment, jsonSerializer, type Serializer, type SseEvent } from './format.js';
 export { SSE_HEADERS } from './headers.js';
 export { readLastEventId } from './last-event-id.js';

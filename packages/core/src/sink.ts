@@ -1,6 +1,9 @@
+import type { SseError } from './errors.js';
+
 /**
  * Where a stream's bytes go: one small contract that each runtime implements once (a Node
- * response, a Web `ReadableStream`), so that {@link SseStream} holds all the logic.
+ * response, a Web `ReadableStream`), so that {@link SseStream} holds all the logic. Its
+ * `signal` is the stream's signal: a disconnect flows through one `AbortSignal`.
  */
 export interface SseSink {
   /**
@@ -10,14 +13,20 @@ export interface SseSink {
   write(chunk: Uint8Array): boolean;
   /** Resolves when the transport can take more bytes, or when it has ended. */
   ready(): Promise<void>;
-  /** Ends the response after the bytes already written. Harmless when already ended. */
-  close(): void;
+  /**
+   * Ends the response after the bytes already written, and aborts `signal` with `reason` at
+   * once. Harmless when already ended.
+   */
+  close(reason: SseError): void;
   /**
    * Ends the response at once, dropping bytes not yet sent: for a client that stopped
-   * reading, whose connection would otherwise stay open forever. Harmless when already ended.
-   * @param reason - why, for runtimes that report a failed body (an {@link SseError}).
+   * reading, whose connection would otherwise stay open forever. Aborts `signal` with
+   * `reason` at once. Harmless when already ended.
    */
-  abort(reason?: unknown): void;
-  /** Aborted when the transport ends for any reason, the client going away included. */
+  abort(reason: SseError): void;
+  /**
+   * Aborted once, when the sink ends: with the reason given to `close` or `abort`, or with
+   * `endReason('CLIENT_GONE')` when the transport ends by itself (the client went away).
+   */
   readonly signal: AbortSignal;
 }

@@ -13,10 +13,14 @@ import {
 
 const decoder = new TextDecoder();
 
+/** Streams that `open` made, closed after each test: heartbeat checks are shared per period. */
+const opened: SseStream[] = [];
+
 /** A stream on the real Web sink, with a reader standing in for the client. */
 function open(init: SseStreamInit = {}, highWaterMark = 64) {
   const sink = createWebSink(undefined, highWaterMark);
   const stream = new SseStream(sink, { heartbeat: false, ...init });
+  opened.push(stream);
   const reader = sink.body.getReader();
   const read = async () => {
     const { value, done } = await reader.read();
@@ -33,6 +37,7 @@ function open(init: SseStreamInit = {}, highWaterMark = 64) {
 const reasonCode = (stream: SseStream) => (stream.signal.reason as SseError).code;
 
 afterEach(() => {
+  for (const stream of opened.splice(0)) stream.close();
   vi.useRealTimers();
 });
 
@@ -179,6 +184,23 @@ describe('SseStream', () => {
     const gaps = heartbeats.slice(1).map((at, i) => at - (heartbeats[i] as number));
     expect(heartbeats[0]).toBe(start + 1000);
     expect(gaps).toEqual([1000, 1000, 1000, 1000]);
+  });
+
+  it('checks every stream of one heartbeat period with one timer, stopped with the last stream', () => {
+    vi.useFakeTimers();
+    const streams = [open({ heartbeat: 1000 }), open({ heartbeat: 1000 }), open({ heartbeat: 3000 })];
+    expect(vi.getTimerCount()).toBe(2);
+    const heartbeats = streams.map(({ sink }) => {
+      const write = vi.spyOn(sink, 'write');
+      return () => write.mock.calls.filter(([chunk]) => decoder.decode(chunk) === ':\n\n').length;
+    });
+    vi.advanceTimersByTime(3000);
+    expect(heartbeats.map((count) => count())).toEqual([3, 3, 1]);
+    streams[0]?.stream.close();
+    expect(vi.getTimerCount()).toBe(2);
+    streams[1]?.stream.close();
+    streams[2]?.stream.close();
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('sends a heartbeat only after a silent period', async () => {

@@ -1,4 +1,4 @@
-import { SseError } from './errors.js';
+import { endReason, SseError } from './errors.js';
 import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer } from './format.js';
 import type { SseSink } from './sink.js';
 
@@ -122,12 +122,30 @@ export function checkStreamOptions(options: SseStreamOptions): void {
   if (retry !== undefined) checkRetry(retry);
 }
 
-const CLOSE_MESSAGES: Record<'STREAM_CLOSED' | 'CLIENT_GONE' | 'BUFFER_OVERFLOW' | 'CLIENT_STALLED', string> = {
-  STREAM_CLOSED: 'the stream was closed by the server',
-  CLIENT_GONE: 'the client disconnected',
-  BUFFER_OVERFLOW: 'the client read too slowly and the buffer bound was reached',
-  CLIENT_STALLED: 'the client took no bytes for four heartbeat periods',
-};
+/** One interval per heartbeat period checks every stream that has that period. */
+const heartbeatChecks = new Map<number, { timer: ReturnType<typeof setInterval>; checks: Set<() => void> }>();
+
+// A timer per stream costs memory and timer-list work at 10k streams; one per period does not.
+function startHeartbeatChecks(intervalMs: number, check: () => void): void {
+  let shared = heartbeatChecks.get(intervalMs);
+  if (!shared) {
+    const checks = new Set<() => void>();
+    shared = { timer: setInterval(() => checks.forEach(runCheck), intervalMs), checks };
+    heartbeatChecks.set(intervalMs, shared);
+  }
+  shared.checks.add(check);
+}
+
+function runCheck(check: () => void): void {
+  check();
+}
+
+function stopHeartbeatChecks(intervalMs: number, check: () => void): void {
+  const shared = heartbeatChecks.get(intervalMs);
+  if (!shared?.checks.delete(check) || shared.checks.size > 0) return;
+  clearInterval(shared.timer);
+  heartbeatChecks.delete(intervalMs);
+}
 
 /**
  * One server-sent event stream to one client. Frames are validated and encoded at the call
@@ -147,12 +165,14 @@ export class SseStream<Events extends object = EventMap> {
   readonly #serializer: Serializer;
   readonly #maxBufferedBytes: number;
   readonly #onOverflow: NonNullable<SseStreamOptions['onOverflow']>;
-  readonly #controller = new AbortController();
+  // Read on every write: a plain field, since reading `signal.aborted` costs a brand check.
+  #closed = false;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #waitingForSink = false;
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;
-  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  /** Half the heartbeat period while checks run, else undefined. */
+  #checkInterval: number | undefined;
   #wroteSinceCheck = true;
   #stalledChecks = 0;
 
@@ -174,25 +194,29 @@ export class SseStream<Events extends object = EventMap> {
     this.#onOverflow = init.onOverflow ?? 'close';
 
     if (sink.signal.aborted) {
-      this.#finish('CLIENT_GONE');
+      this.#closed = true;
       return;
     }
-    sink.signal.addEventListener('abort', this.#onSinkAbort);
+    sink.signal.addEventListener('abort', this.#onEnd);
     // The first write also sends the response head, so the client's `open` fires now.
     this.#write(utf8.encode(opening));
-    if (heartbeat !== false && !this.closed) {
-      this.#heartbeatTimer = setInterval(this.#checkHeartbeat, heartbeat / 2);
+    if (heartbeat !== false && !this.#closed) {
+      this.#checkInterval = heartbeat / 2;
+      startHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
     }
   }
 
-  /** Aborted when the stream ends, by either side; `reason` is an {@link SseError} saying why. */
+  /**
+   * Aborted when the stream ends, by either side; `reason` is an {@link SseError} saying why:
+   * `STREAM_CLOSED`, `CLIENT_GONE`, `BUFFER_OVERFLOW` or `CLIENT_STALLED`.
+   */
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return this.#sink.signal;
   }
 
   /** Whether the stream has ended; writes then return `false`. */
   get closed(): boolean {
-    return this.#controller.signal.aborted;
+    return this.#closed;
   }
 
   /** The bound on {@link SseStream.bufferedBytes}, from the options. */
@@ -288,11 +312,9 @@ export class SseStream<Events extends object = EventMap> {
    * with status 204.
    */
   close(): void {
-    if (this.closed) return;
-    const rest = this.#queuedBytes > 0 ? this.#takeQueue() : undefined;
-    this.#finish('STREAM_CLOSED');
-    if (rest) this.#sink.write(rest);
-    this.#sink.close();
+    if (this.#closed) return;
+    if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
+    this.#sink.close(endReason('STREAM_CLOSED'));
   }
 
   #encodeEvent(data: unknown, options: (SendOptions & { event?: string | undefined }) | undefined): Uint8Array {
@@ -308,7 +330,7 @@ export class SseStream<Events extends object = EventMap> {
   }
 
   #write(frame: Uint8Array): boolean {
-    if (this.closed) return false;
+    if (this.#closed) return false;
     this.#wroteSinceCheck = true;
     if (this.#waitingForSink) {
       if (this.#queuedBytes + frame.byteLength > this.#maxBufferedBytes) return this.#overflow(frame.byteLength);
@@ -322,11 +344,11 @@ export class SseStream<Events extends object = EventMap> {
 
   #waitForSink(): void {
     this.#waitingForSink = true;
-    this.#sink.ready().then(this.#onSinkReady, this.#onSinkAbort);
+    this.#sink.ready().then(this.#onSinkReady, (error: unknown) => this.#sink.abort(endReason('CLIENT_GONE', error)));
   }
 
   readonly #onSinkReady = (): void => {
-    if (this.closed) return;
+    if (this.#closed) return;
     this.#stalledChecks = 0;
     if (this.#queuedBytes > 0 && !this.#sink.write(this.#takeQueue())) {
       this.#waitForSink();
@@ -365,11 +387,8 @@ export class SseStream<Events extends object = EventMap> {
   // A client that cannot keep up is disconnected, not waited for: it reconnects with
   // Last-Event-ID, and its unsent bytes are not kept.
   #cutOff(code: 'BUFFER_OVERFLOW' | 'CLIENT_STALLED'): void {
-    if (this.closed) return;
-    this.#queue = [];
-    this.#queuedBytes = 0;
-    this.#finish(code);
-    this.#sink.abort(this.signal.reason);
+    if (this.#closed) return;
+    this.#sink.abort(endReason(code));
   }
 
   readonly #checkHeartbeat = (): void => {
@@ -382,20 +401,14 @@ export class SseStream<Events extends object = EventMap> {
     if (idle) this.#write(HEARTBEAT);
   };
 
-  readonly #onSinkAbort = (): void => {
+  // The sink's signal is the stream's: however the stream ends, this runs once.
+  readonly #onEnd = (): void => {
+    this.#closed = true;
     this.#queue = [];
     this.#queuedBytes = 0;
-    this.#finish('CLIENT_GONE');
-  };
-
-  #finish(code: keyof typeof CLOSE_MESSAGES): void {
-    if (this.closed) return;
-    clearInterval(this.#heartbeatTimer);
-    this.#heartbeatTimer = undefined;
-    this.#sink.signal.removeEventListener('abort', this.#onSinkAbort);
-    this.#controller.abort(new SseError(code, CLOSE_MESSAGES[code]));
+    if (this.#checkInterval !== undefined) stopHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
     this.#resolveDrained();
-  }
+  };
 
   #resolveDrained(): void {
     this.#drained?.resolve();

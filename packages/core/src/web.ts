@@ -1,4 +1,4 @@
-import { SseError } from './errors.js';
+import { endReason, SseError } from './errors.js';
 import { streamHeaders } from './headers.js';
 import { readLastEventId } from './last-event-id.js';
 import type { SseSink } from './sink.js';
@@ -43,7 +43,7 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let wakeWriter: (() => void) | undefined;
 
-  const finish = (reason?: unknown): void => {
+  const finish = (reason: SseError): void => {
     requestSignal?.removeEventListener('abort', onRequestAbort);
     wakeWriter?.();
     wakeWriter = undefined;
@@ -56,7 +56,7 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
     } catch {
       // Already closed or errored by the runtime.
     }
-    finish(requestSignal?.reason);
+    finish(endReason('CLIENT_GONE', requestSignal?.reason));
   };
 
   const body = new ReadableStream<Uint8Array>(
@@ -69,7 +69,7 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
         wakeWriter = undefined;
       },
       cancel(reason) {
-        finish(reason);
+        if (!ended.signal.aborted) finish(endReason('CLIENT_GONE', reason));
       },
     },
     { highWaterMark, size: (chunk) => chunk.byteLength },
@@ -91,18 +91,16 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
         wakeWriter = resolve;
       });
     },
-    close() {
+    close(reason) {
       if (ended.signal.aborted) return;
       controller.close();
-      finish();
+      finish(reason);
     },
     abort(reason) {
       if (ended.signal.aborted) return;
       // Erroring the body is how a fetch-style runtime is told to cut the connection.
-      controller.error(
-        reason ?? new SseError('BUFFER_OVERFLOW', 'the client read too slowly; the response was cut off'),
-      );
-      finish();
+      controller.error(reason);
+      finish(reason);
     },
   };
 }

@@ -63,6 +63,45 @@ describe('createStream on node:http', () => {
     expect(body).toBe(':\n\n');
   });
 
+  it('sends events written together in one system call, each its own HTTP chunk', async () => {
+    let writes = 0;
+    const { port } = await serve((stream, req) => {
+      // After the opening comment has gone, three events in one turn of the event loop.
+      setTimeout(() => {
+        // Every system call a socket makes starts in one of these two.
+        const socket = req.socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => void>;
+        for (const method of ['_write', '_writev'] as const) {
+          const original = socket[method];
+          socket[method] = function (this: unknown, ...args) {
+            writes++;
+            original.apply(this, args);
+          };
+        }
+        stream.send('a');
+        stream.send('b', { id: 2 });
+        stream.comment();
+      }, 20);
+    });
+    const { body } = await get(`http://127.0.0.1:${port}/`, {}, (text) => text.endsWith('data: b\n\n:\n\n'));
+    expect(body).toBe(':\n\ndata: a\n\nid: 2\ndata: b\n\n:\n\n');
+    expect(writes).toBe(1);
+  });
+
+  it('sends an HTTP/1.0 client the frames unchunked, and ends by closing', async () => {
+    const { port } = await serve(runScript, { retry: 1000 });
+    const socket = net.connect(port, '127.0.0.1');
+    afterThisTest(() => socket.destroy());
+    socket.write('GET / HTTP/1.0\r\n\r\n');
+    let response = '';
+    socket.on('data', (chunk: Buffer) => {
+      response += chunk.toString('utf8');
+    });
+    await once(socket, 'end');
+    const [head, body] = response.split('\r\n\r\n') as [string, string];
+    expect(head).not.toMatch(/transfer-encoding/i);
+    expect(body).toBe(SCRIPT_BYTES);
+  });
+
   it('reads Last-Event-ID from the header, and from the query when the header is absent', async () => {
     const seen: (string | undefined)[] = [];
     const { url } = await serve((stream) => {
