@@ -30,6 +30,10 @@ const vitestOk = run('tests', bin('vitest'), [
   ...process.argv.slice(2),
 ]);
 
+// Every benchmark variant and scenario, small and once: catches a broken bench or an ssekit
+// that loses events under load. Figures from it mean nothing; `pnpm bench` measures.
+if (!run('bench (quick)', bin('tsx'), ['bench/src/run.ts', '--quick'])) failedChecks.push('bench:quick');
+
 let passed = 0;
 let failed = 0;
 try {
