@@ -49,7 +49,7 @@ const END_MESSAGES: Record<EndCode, string> = {
   STREAM_CLOSED: 'the stream was closed by the server',
   CLIENT_GONE: 'the client disconnected',
   BUFFER_OVERFLOW: 'the client read too slowly and the buffer bound was reached',
-  CLIENT_STALLED: 'the client took no bytes for four heartbeat periods',
+  CLIENT_STALLED: 'the client took no bytes for about four heartbeat periods',
 };
 
 /**

@@ -88,6 +88,23 @@ describe('SseStream', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('ends and stops its heartbeat checks on close, even over a sink that never aborts its signal', () => {
+    vi.useFakeTimers();
+    const sink: SseSink = {
+      signal: new AbortController().signal,
+      write: () => true,
+      ready: () => Promise.resolve(),
+      close: () => {},
+      abort: () => {},
+    };
+    const stream = new SseStream(sink, { heartbeat: 1000 });
+    expect(vi.getTimerCount()).toBe(1);
+    stream.close();
+    expect(stream.closed).toBe(true);
+    expect(stream.send('x')).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('sends events, comments and pre-encoded frames in order', async () => {
     const { stream, read } = open();
     await read();

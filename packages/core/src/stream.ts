@@ -50,7 +50,8 @@ export interface SseStreamOptions {
    * Milliseconds of silence after which a comment line is sent, or `false` for none.
    * Default 8 000: under Bun's 10 s idle timeout and well under the 60 s of nginx and
    * common load balancers. The stream checks twice per period, so no silence lasts longer.
-   * A client that has taken no bytes for four periods while some wait is cut off
+   * A client that has taken no bytes for about four periods (at least three and a half)
+   * while some wait is cut off
    * (`CLIENT_STALLED`), even when the producer waits on `drain()` and sends nothing new.
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes
    */
@@ -185,7 +186,8 @@ export class SseStream<Events extends object = EventMap> {
   constructor(sink: SseSink, init: SseStreamInit = {}) {
     checkStreamOptions(init);
     const heartbeat = init.heartbeat ?? DEFAULT_HEARTBEAT_MS;
-    const opening = init.retry === undefined ? formatComment('') : `retry: ${init.retry}\n\n`;
+    // Shared bytes for the usual opening: nothing per stream is kept for it.
+    const opening = init.retry === undefined ? HEARTBEAT : utf8.encode(`retry: ${init.retry}\n\n`);
 
     this.lastEventId = init.lastEventId;
     this.#sink = sink;
@@ -199,7 +201,7 @@ export class SseStream<Events extends object = EventMap> {
     }
     sink.signal.addEventListener('abort', this.#onEnd);
     // The first write also sends the response head, so the client's `open` fires now.
-    this.#write(utf8.encode(opening));
+    this.#write(opening);
     if (heartbeat !== false && !this.#closed) {
       this.#checkInterval = heartbeat / 2;
       startHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
@@ -250,7 +252,8 @@ export class SseStream<Events extends object = EventMap> {
 
   /**
    * Writes bytes that are already one or more complete frames, e.g. from `encode`, as they
-   * are. For fan-out: encode once, write the same bytes to every stream.
+   * are. For fan-out: encode once, write the same bytes to every stream. Do not change the
+   * bytes afterwards: the Node sink keeps its HTTP framing of each frame for the next stream.
    */
   writeFrame(frame: Uint8Array): boolean {
     return this.#write(frame);
@@ -313,8 +316,13 @@ export class SseStream<Events extends object = EventMap> {
    */
   close(): void {
     if (this.#closed) return;
-    if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
-    this.#sink.close(endReason('STREAM_CLOSED'));
+    try {
+      if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
+      this.#sink.close(endReason('STREAM_CLOSED'));
+    } finally {
+      // Ended here even when the sink throws, or aborts its signal later than it should.
+      this.#onEnd();
+    }
   }
 
   #encodeEvent(data: unknown, options: (SendOptions & { event?: string | undefined }) | undefined): Uint8Array {
@@ -344,10 +352,13 @@ export class SseStream<Events extends object = EventMap> {
 
   #waitForSink(): void {
     this.#waitingForSink = true;
-    this.#sink.ready().then(this.#onSinkReady, (error: unknown) => this.#sink.abort(endReason('CLIENT_GONE', error)));
+    this.#sink.ready().then(
+      () => this.#onSinkReady(),
+      (error: unknown) => this.#sink.abort(endReason('CLIENT_GONE', error)),
+    );
   }
 
-  readonly #onSinkReady = (): void => {
+  #onSinkReady(): void {
     if (this.#closed) return;
     this.#stalledChecks = 0;
     if (this.#queuedBytes > 0 && !this.#sink.write(this.#takeQueue())) {
@@ -356,7 +367,7 @@ export class SseStream<Events extends object = EventMap> {
     }
     this.#waitingForSink = false;
     this.#resolveDrained();
-  };
+  }
 
   // Several queued frames go out as one chunk: fewer, larger writes are what make
   // streaming fast (one system call and one HTTP/1.1 chunk instead of many).
@@ -388,7 +399,11 @@ export class SseStream<Events extends object = EventMap> {
   // Last-Event-ID, and its unsent bytes are not kept.
   #cutOff(code: 'BUFFER_OVERFLOW' | 'CLIENT_STALLED'): void {
     if (this.#closed) return;
-    this.#sink.abort(endReason(code));
+    try {
+      this.#sink.abort(endReason(code));
+    } finally {
+      this.#onEnd();
+    }
   }
 
   readonly #checkHeartbeat = (): void => {
@@ -401,7 +416,7 @@ export class SseStream<Events extends object = EventMap> {
     if (idle) this.#write(HEARTBEAT);
   };
 
-  // The sink's signal is the stream's: however the stream ends, this runs once.
+  // The sink's signal is the stream's: however the stream ends, this runs (harmless twice).
   readonly #onEnd = (): void => {
     this.#closed = true;
     this.#queue = [];

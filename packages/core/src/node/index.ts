@@ -91,10 +91,10 @@ class NodeSink implements SseSink {
   // Checked on every write: a plain field is cheaper than `signal.aborted`.
   #done = false;
   readonly #res: NodeResponse;
-  readonly #headers: Record<string, string>;
+  /** The head to send with the first write; let go of once sent. */
+  #headers: Record<string, string> | undefined;
   // Compression middleware (e.g. `compression` for Express) adds a `flush` method before us.
   readonly #flush: (() => void) | undefined;
-  #headSent = false;
   #needsDrain = false;
   #drained = false;
   #socket: Socket | undefined;
@@ -120,6 +120,8 @@ class NodeSink implements SseSink {
     if (this.#done) return false;
     const socket = this.#socket;
     if (socket) {
+      // An empty chunk is the last one: it would end the body.
+      if (chunk.byteLength === 0) return !this.#needsDrain;
       // After a drain, the stream writes what it queued meanwhile: that goes out at once, or
       // it would take room in the socket's buffer from the events that follow.
       if (this.#drained) this.#drained = false;
@@ -130,16 +132,26 @@ class NodeSink implements SseSink {
       return !this.#needsDrain;
     }
     const res = this.#res as ServerResponse;
-    if (!this.#headSent) {
-      this.#headSent = true;
-      res.writeHead(200, this.#headers);
+    const head = this.#headers;
+    if (head) {
+      res.writeHead(200, head);
+      this.#headers = undefined;
     }
     this.#needsDrain = !res.write(chunk);
     this.#flush?.call(res);
-    if (!this.#socket) {
+    // Once the head is out, the framing is settled: chunked HTTP/1.1 or not.
+    if (head) {
       this.#socket = directSocket(res);
-      // Past this point `res` does not know of our writes, so it never emits 'drain'.
-      this.#socket?.on('drain', this.#wake);
+      if (this.#socket) {
+        // Past this point `res` does not know of our writes, so it never emits 'drain'.
+        res.off('drain', this.#wake);
+        this.#socket.on('drain', this.#wake);
+        // The app (or a middleware) may end the response itself: a chunk after its last one
+        // would be read as the start of the next response on the connection. 'prefinish'
+        // comes from within `res.end()`; reading `res.writableEnded` on every write instead
+        // cost as much as the write on Express's responses.
+        res.on('prefinish', this.#onEndedByApp);
+      }
     }
     return !this.#needsDrain;
   }
@@ -153,8 +165,8 @@ class NodeSink implements SseSink {
 
   close(reason: SseError): void {
     if (this.#done) return;
-    if (!this.#res.writableEnded) this.#res.end();
     this.#end(reason);
+    if (!this.#res.writableEnded) this.#res.end();
   }
 
   abort(reason: SseError): void {
@@ -176,6 +188,10 @@ class NodeSink implements SseSink {
     this.#ended.abort(reason);
   }
 
+  readonly #onEndedByApp = (): void => {
+    if (!this.#done) this.#end(endReason('STREAM_CLOSED'));
+  };
+
   // The response is done: its listeners go, and the stream ends if it has not yet.
   readonly #onClose = (): void => {
     const res = this.#res;
@@ -183,6 +199,7 @@ class NodeSink implements SseSink {
     res.off('close', this.#onClose);
     res.off('error', this.#onClose);
     this.#socket?.off('drain', this.#wake);
+    res.off('prefinish', this.#onEndedByApp);
     if (!this.#done) this.#end(endReason('CLIENT_GONE'));
   };
 }

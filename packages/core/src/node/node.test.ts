@@ -87,6 +87,32 @@ describe('createStream on node:http', () => {
     expect(writes).toBe(1);
   });
 
+  it('writes nothing after the app ends the response itself, and skips empty frames', async () => {
+    let stream!: SseStream;
+    const server = http.createServer((req, res) => {
+      stream = createStream(req, res);
+      stream.writeFrame(new Uint8Array(0));
+      stream.send('kept');
+      setTimeout(() => {
+        res.end();
+        stream.send('late');
+      }, 20);
+    });
+    const { port } = await listenForTest(server);
+    const socket = net.connect(port, '127.0.0.1');
+    afterThisTest(() => socket.destroy());
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    let response = '';
+    socket.on('data', (chunk: Buffer) => {
+      response += chunk.toString('latin1');
+    });
+    await until(() => (response.endsWith('0\r\n\r\n') ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(response.split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe('3\r\n:\n\n\r\nc\r\ndata: kept\n\n\r\n0\r\n\r\n');
+    expect(stream.closed).toBe(true);
+    expect((stream.signal.reason as SseError).code).toBe('STREAM_CLOSED');
+  });
+
   it('sends an HTTP/1.0 client the frames unchunked, and ends by closing', async () => {
     const { port } = await serve(runScript, { retry: 1000 });
     const socket = net.connect(port, '127.0.0.1');
