@@ -20,6 +20,10 @@ const CLIENT = fileURLToPath(new URL('./client.ts', import.meta.url));
 const EXEC_ARGV = ['--import', 'tsx', '--expose-gc'];
 /** Extra Node flags for server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile one. */
 const SERVER_FLAGS = process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [];
+const FROM_DIST = ['--import', fileURLToPath(new URL('./ssekit-from-dist.mjs', import.meta.url))];
+
+/** Where server processes take ssekit from: its build, as published, or its TypeScript source. */
+export type SsekitFrom = 'dist' | 'src';
 
 export interface RunResult {
   client?: ClientReport;
@@ -86,8 +90,9 @@ class Peer<In, Out extends { type: string }> {
 
 const SETUP_MS = 60_000;
 
-async function measure(variant: string, scenario: Scenario, stalled: number): Promise<RunResult> {
-  const server = new Peer<ToServer, FromServer>(SERVER, [variant], SERVER_FLAGS);
+async function measure(variant: string, scenario: Scenario, stalled: number, from: SsekitFrom): Promise<RunResult> {
+  const flags = from === 'dist' ? [...FROM_DIST, ...SERVER_FLAGS] : SERVER_FLAGS;
+  const server = new Peer<ToServer, FromServer>(SERVER, [variant], flags);
   const client = new Peer<ToClient, FromClient>(CLIENT, []);
   try {
     const { port } = await server.next('listening', SETUP_MS);
@@ -133,10 +138,10 @@ async function allOpen(server: Peer<ToServer, FromServer>, expected: number): Pr
 }
 
 /** One measured run of `variant` in `scenario` (two for a scenario that compares). */
-export async function runOnce(variant: string, scenario: Scenario): Promise<RunResult> {
-  const result = await measure(variant, scenario, scenario.stalled ?? 0);
+export async function runOnce(variant: string, scenario: Scenario, from: SsekitFrom): Promise<RunResult> {
+  const result = await measure(variant, scenario, scenario.stalled ?? 0, from);
   if (!scenario.compareWithoutStalled || result.failure) return result;
-  const baseline = await measure(variant, scenario, 0);
+  const baseline = await measure(variant, scenario, 0, from);
   if (baseline.failure) return { ...result, failure: `without the stalled stream: ${baseline.failure}` };
   return { ...result, withoutStalled: baseline.client };
 }

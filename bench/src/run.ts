@@ -3,14 +3,15 @@
  * interleaved (A B C, B C A, …), medians, ratios to `raw`, the issue's targets. Writes
  * Markdown and JSON; a full run also updates the table in bench/README.md.
  *
- * Options: --quick, --runs N, --scenarios a,b, --variants a,b, --out DIR
+ * Options: --quick, --runs N, --scenarios a,b, --variants a,b, --out DIR, --ssekit dist|src
+ * (default: dist, the build `pnpm build` makes, as published; src for --quick).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_BUFFERED_BYTES } from '@ssekit/core';
-import { type RunResult, runOnce } from './orchestrate.js';
+import { type RunResult, runOnce, type SsekitFrom } from './orchestrate.js';
 import { markdownTable, markdownTargets, type ScenarioSummary, summarize, targets } from './report.js';
 import { FULL, QUICK, VARIANTS } from './scenarios.js';
 
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     scenarios: { type: 'string' },
     variants: { type: 'string' },
     out: { type: 'string' },
+    ssekit: { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -34,6 +36,12 @@ const outDir = values.out ?? fileURLToPath(new URL(quick ? 'results/quick' : 're
 /** A client's bytes can also sit in the socket's own buffer: one write past its 16 KiB mark. */
 const SOCKET_SLACK_KB = 64;
 
+const ssekitFrom: SsekitFrom = (values.ssekit ?? (quick ? 'src' : 'dist')) === 'src' ? 'src' : 'dist';
+if (ssekitFrom === 'dist' && !existsSync(new URL('../packages/core/dist/index.js', benchDir))) {
+  console.error('ssekit is not built: run `pnpm build` first (`pnpm bench` does), or pass --ssekit src.');
+  process.exit(1);
+}
+
 const startedAt = new Date();
 const summaries: ScenarioSummary[] = [];
 const raw: Record<string, Record<string, RunResult[]>> = {};
@@ -44,7 +52,7 @@ for (const scenario of scenarios) {
   for (let round = 0; round < runs; round++) {
     const order = variants.map((_, i) => variants[(i + round) % variants.length] as string);
     for (const variant of order) {
-      const result = await runOnce(variant, scenario);
+      const result = await runOnce(variant, scenario, ssekitFrom);
       (results[variant] as RunResult[]).push(result);
       console.log(`  ${variant.padEnd(15)} run ${round + 1}: ${describe(result)}`);
     }
@@ -69,7 +77,7 @@ function describe(result: RunResult): string {
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}, ${process.platform}`;
 const targetList = targets(summaries, DEFAULT_MAX_BUFFERED_BYTES / 1024, SOCKET_SLACK_KB);
 const markdown = [
-  `Measured ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine}; ${runs} interleaved run(s) per variant, medians; "× raw" is the median over raw's median.`,
+  `Measured ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine}; ssekit from its ${ssekitFrom === 'dist' ? 'build (dist), as published' : 'TypeScript source'}; ${runs} interleaved run(s) per variant, medians; "× raw" is the median over raw's median.`,
   '',
   ...summaries.map(markdownTable).flatMap((table) => [table, '']),
   '### Targets',

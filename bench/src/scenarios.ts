@@ -1,6 +1,15 @@
 import type { Scenario } from './shared.js';
 
-export const VARIANTS = ['raw', 'raw-naive', 'ssekit-core', 'ssekit-express', 'better-sse', 'hono', 'sse-channel'];
+export const VARIANTS = [
+  'raw',
+  'raw-naive',
+  'express-raw',
+  'ssekit-core',
+  'ssekit-express',
+  'better-sse',
+  'hono',
+  'sse-channel',
+];
 
 /** The full suite: what `pnpm bench` runs and the README's table shows. */
 export const FULL: Scenario[] = [

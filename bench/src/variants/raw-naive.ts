@@ -4,13 +4,12 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { Variant } from '../variant.js';
-import { HEADERS } from './raw-shared.js';
+import { startByHand } from './raw-shared.js';
 
 export function createVariant(): Variant {
   const clients = new Set<ServerResponse>();
   const server = createServer((_req, res) => {
-    res.writeHead(200, HEADERS);
-    res.write(':\n\n');
+    startByHand(res);
     clients.add(res);
     res.once('close', () => clients.delete(res));
   });

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
+import type { BenchEvent } from '../shared.js';
 
-export const HEADERS = {
+const HEADERS = {
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache',
   'x-accel-buffering': 'no',
@@ -10,7 +11,7 @@ export const HEADERS = {
 const STALL_MS = 2000;
 
 /** Resolves on `drain` or `close`; a response that does neither in time is destroyed. */
-export function drainOrCut(res: ServerResponse): Promise<void> {
+function drainOrCut(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -25,4 +26,41 @@ export function drainOrCut(res: ServerResponse): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
+}
+
+/** Starts an event stream on a response by hand: the head, and a comment so it goes out. */
+export function startByHand(res: ServerResponse): void {
+  res.writeHead(200, HEADERS);
+  res.write(':\n\n');
+}
+
+/**
+ * The `raw` loop, for any server whose route hands it responses: each event encoded once
+ * into a Buffer written to every response; a response whose `write` returned false is
+ * waited for before the next event (or burst), and cut off if it stalls.
+ */
+export function rawBroadcast() {
+  const clients = new Set<ServerResponse>();
+  const full = new Set<ServerResponse>();
+  return {
+    count: () => clients.size,
+    open(res: ServerResponse): void {
+      startByHand(res);
+      clients.add(res);
+      res.once('close', () => {
+        clients.delete(res);
+        full.delete(res);
+      });
+    },
+    publish(event: BenchEvent): void {
+      const frame = Buffer.from(`id: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`);
+      for (const res of clients) if (!res.write(frame)) full.add(res);
+    },
+    settle(): Promise<void> | undefined {
+      if (full.size === 0) return undefined;
+      const waits = [...full].map(drainOrCut);
+      full.clear();
+      return Promise.all(waits).then(() => {});
+    },
+  };
 }
