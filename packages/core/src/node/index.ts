@@ -46,11 +46,12 @@ function release(socket: Socket): void {
 /** Each frame as one HTTP/1.1 chunk, made once however many sockets it goes to. */
 const chunks = new WeakMap<Uint8Array, Uint8Array>();
 const CRLF = new Uint8Array([13, 10]);
+const ascii = new TextEncoder();
 
 function asChunk(frame: Uint8Array): Uint8Array {
   let chunk = chunks.get(frame);
   if (!chunk) {
-    const size = new TextEncoder().encode(`${frame.byteLength.toString(16)}\r\n`);
+    const size = ascii.encode(`${frame.byteLength.toString(16)}\r\n`);
     chunk = new Uint8Array(size.byteLength + frame.byteLength + 2);
     chunk.set(size);
     chunk.set(frame, size.byteLength);

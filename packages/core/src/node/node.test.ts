@@ -17,6 +17,16 @@ function serve(onStream: (stream: SseStream, req: http.IncomingMessage) => void,
   return listenForTest(server);
 }
 
+/** Sends `request` as it is over a plain socket; `response()` is every byte read so far. */
+function rawRequest(port: number, request: string) {
+  const socket = net.connect(port, '127.0.0.1');
+  afterThisTest(() => socket.destroy());
+  socket.write(request);
+  const received: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => received.push(chunk));
+  return { socket, response: () => Buffer.concat(received).toString('utf8') };
+}
+
 function eventSource(url: string, init?: ConstructorParameters<typeof EventSource>[1]) {
   const source = new EventSource(url, init);
   afterThisTest(() => source.close());
@@ -99,31 +109,21 @@ describe('createStream on node:http', () => {
       }, 20);
     });
     const { port } = await listenForTest(server);
-    const socket = net.connect(port, '127.0.0.1');
-    afterThisTest(() => socket.destroy());
-    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-    let response = '';
-    socket.on('data', (chunk: Buffer) => {
-      response += chunk.toString('latin1');
-    });
-    await until(() => (response.endsWith('0\r\n\r\n') ? true : undefined));
+    const { response } = rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => (response().endsWith('0\r\n\r\n') ? true : undefined));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(response.split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe('3\r\n:\n\n\r\nc\r\ndata: kept\n\n\r\n0\r\n\r\n');
+    expect(response().split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe(
+      '3\r\n:\n\n\r\nc\r\ndata: kept\n\n\r\n0\r\n\r\n',
+    );
     expect(stream.closed).toBe(true);
     expect((stream.signal.reason as SseError).code).toBe('STREAM_CLOSED');
   });
 
   it('sends an HTTP/1.0 client the frames unchunked, and ends by closing', async () => {
     const { port } = await serve(runScript, { retry: 1000 });
-    const socket = net.connect(port, '127.0.0.1');
-    afterThisTest(() => socket.destroy());
-    socket.write('GET / HTTP/1.0\r\n\r\n');
-    let response = '';
-    socket.on('data', (chunk: Buffer) => {
-      response += chunk.toString('utf8');
-    });
+    const { socket, response } = rawRequest(port, 'GET / HTTP/1.0\r\n\r\n');
     await once(socket, 'end');
-    const [head, body] = response.split('\r\n\r\n') as [string, string];
+    const [head, body] = response().split('\r\n\r\n') as [string, string];
     expect(head).not.toMatch(/transfer-encoding/i);
     expect(body).toBe(SCRIPT_BYTES);
   });
