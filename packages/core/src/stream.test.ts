@@ -416,6 +416,30 @@ describe('createResponse', () => {
     expect(reasonCode(stream)).toBe('CLIENT_GONE');
   });
 
+  it('hands waitUntil a promise that settles when the handler does, even when it fails', async () => {
+    const kept: Promise<unknown>[] = [];
+    const waitUntil = (promise: Promise<unknown>) => kept.push(promise);
+    let finish!: () => void;
+    createResponse(new Request('http://x/e'), () => new Promise<void>((resolve) => (finish = resolve)), { waitUntil });
+    const onError = vi.fn();
+    createResponse(new Request('http://x/e'), () => Promise.reject(new Error('broke')), { waitUntil, onError });
+    expect(kept).toHaveLength(2);
+    await expect(kept[1]).resolves.toBeUndefined();
+    expect(onError).toHaveBeenCalledOnce();
+    let settled = false;
+    kept[0]?.then(() => {
+      settled = true;
+    });
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    finish();
+    await kept[0];
+    expect(settled).toBe(true);
+    expect(() => createResponse(new Request('http://x/e'), () => {}, { waitUntil: 'no' as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
+    );
+  });
+
   it('closes the stream and reports a failing handler to onError', async () => {
     const onError = vi.fn();
     const response = createResponse(

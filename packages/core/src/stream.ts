@@ -1,5 +1,6 @@
 import { endReason, SseError } from './errors.js';
 import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer } from './format.js';
+import { planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
 import type { SseSink } from './sink.js';
 
 /** Event names mapped to the type of their data, e.g. `{ tick: { n: number } }`. */
@@ -53,6 +54,8 @@ export interface SseStreamOptions {
    * A client that has taken no bytes for about four periods (at least three and a half)
    * while some wait is cut off
    * (`CLIENT_STALLED`), even when the producer waits on `drain()` and sends nothing new.
+   * On Cloudflare Workers no stream is silent for more than 800 ms, whatever this option:
+   * workerd notices that a client left only when it writes to it.
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes
    */
   heartbeat?: number | false;
@@ -94,8 +97,6 @@ export const DEFAULT_HEARTBEAT_MS = 8_000;
 /** Default of {@link SseStreamOptions.maxBufferedBytes}. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
 
-/** Checks after how many silent heartbeat checks (half periods) a waiting client is cut off. */
-const STALLED_CHECKS = 8;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const utf8 = new TextEncoder();
@@ -123,31 +124,6 @@ export function checkStreamOptions(options: SseStreamOptions): void {
   if (retry !== undefined) checkRetry(retry);
 }
 
-/** One interval per heartbeat period checks every stream that has that period. */
-const heartbeatChecks = new Map<number, { timer: ReturnType<typeof setInterval>; checks: Set<() => void> }>();
-
-// A timer per stream costs memory and timer-list work at 10k streams; one per period does not.
-function startHeartbeatChecks(intervalMs: number, check: () => void): void {
-  let shared = heartbeatChecks.get(intervalMs);
-  if (!shared) {
-    const checks = new Set<() => void>();
-    shared = { timer: setInterval(() => checks.forEach(runCheck), intervalMs), checks };
-    heartbeatChecks.set(intervalMs, shared);
-  }
-  shared.checks.add(check);
-}
-
-function runCheck(check: () => void): void {
-  check();
-}
-
-function stopHeartbeatChecks(intervalMs: number, check: () => void): void {
-  const shared = heartbeatChecks.get(intervalMs);
-  if (!shared?.checks.delete(check) || shared.checks.size > 0) return;
-  clearInterval(shared.timer);
-  heartbeatChecks.delete(intervalMs);
-}
-
 /**
  * One server-sent event stream to one client. Frames are validated and encoded at the call
  * site, written to the sink while it keeps up, and held in a bounded buffer while it does
@@ -172,8 +148,9 @@ export class SseStream<Events extends object = EventMap> {
   #queuedBytes = 0;
   #waitingForSink = false;
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;
-  /** Half the heartbeat period while checks run, else undefined. */
+  /** How often the heartbeat check runs while it runs, else undefined. */
   #checkInterval: number | undefined;
+  #cutOffAfterChecks = 0;
   #wroteSinceCheck = true;
   #stalledChecks = 0;
 
@@ -185,7 +162,7 @@ export class SseStream<Events extends object = EventMap> {
    */
   constructor(sink: SseSink, init: SseStreamInit = {}) {
     checkStreamOptions(init);
-    const heartbeat = init.heartbeat ?? DEFAULT_HEARTBEAT_MS;
+    const heartbeat = planHeartbeat(init.heartbeat ?? DEFAULT_HEARTBEAT_MS);
     // Shared bytes for the usual opening: nothing per stream is kept for it.
     const opening = init.retry === undefined ? HEARTBEAT : utf8.encode(`retry: ${init.retry}\n\n`);
 
@@ -202,8 +179,9 @@ export class SseStream<Events extends object = EventMap> {
     sink.signal.addEventListener('abort', this.#onEnd);
     // The first write also sends the response head, so the client's `open` fires now.
     this.#write(opening);
-    if (heartbeat !== false && !this.#closed) {
-      this.#checkInterval = heartbeat / 2;
+    if (heartbeat && !this.#closed) {
+      this.#checkInterval = heartbeat.checkEvery;
+      this.#cutOffAfterChecks = heartbeat.cutOffAfterChecks;
       startHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
     }
   }
@@ -408,7 +386,7 @@ export class SseStream<Events extends object = EventMap> {
 
   readonly #checkHeartbeat = (): void => {
     if (this.#waitingForSink) {
-      if (++this.#stalledChecks >= STALLED_CHECKS) this.#cutOff('CLIENT_STALLED');
+      if (++this.#stalledChecks >= this.#cutOffAfterChecks) this.#cutOff('CLIENT_STALLED');
       return;
     }
     const idle = !this.#wroteSinceCheck;

@@ -1,6 +1,7 @@
 import { endReason, SseError } from './errors.js';
 import { streamHeaders } from './headers.js';
 import { readLastEventId } from './last-event-id.js';
+import { READ_REQUEST_SIGNAL } from './runtime.js';
 import type { SseSink } from './sink.js';
 import { checkStreamOptions, type EventMap, SseStream, type SseStreamOptions } from './stream.js';
 
@@ -17,6 +18,13 @@ export interface CreateResponseOptions extends SseStreamOptions {
    * never crashes the process.
    */
   onError?: (error: unknown) => void;
+  /**
+   * Given the handler's promise, to keep the request alive until the handler settles. For
+   * Cloudflare Workers, which drop a request's timers and promises once its client has left:
+   * pass `ctx.waitUntil.bind(ctx)` there, so that a handler's code after the client left (a
+   * loop's next check, a `finally`) still runs. The Hono adapter passes it itself.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
 }
 
 /** A {@link SseSink} whose bytes are read from `body`, a pull-based `ReadableStream`. */
@@ -121,6 +129,9 @@ function checkHighWaterMark(highWaterMark: number | undefined): void {
 export function checkResponseOptions(options: CreateResponseOptions): void {
   checkStreamOptions(options);
   checkHighWaterMark(options.highWaterMark);
+  if (options.waitUntil !== undefined && typeof options.waitUntil !== 'function') {
+    throw new SseError('INVALID_OPTION', 'waitUntil must be a function, such as ctx.waitUntil.bind(ctx).');
+  }
 }
 
 const reportHandlerError = (error: unknown) => console.error('[ssekit] event-stream handler failed:', error);
@@ -148,7 +159,7 @@ export function createResponse<Events extends object = EventMap>(
   options: CreateResponseOptions = {},
 ): Response {
   checkResponseOptions(options);
-  const sink = createWebSink(request.signal, options.highWaterMark);
+  const sink = createWebSink(READ_REQUEST_SIGNAL ? request.signal : undefined, options.highWaterMark);
   const lastEventId = readLastEventId(request.headers.get('last-event-id'), request.url);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId });
   // A HEAD response has no body: the handler sees a stream that has already ended.
@@ -162,7 +173,8 @@ export function createResponse<Events extends object = EventMap>(
     }
   };
   try {
-    Promise.resolve(handler(stream)).catch(fail);
+    const settled = Promise.resolve(handler(stream)).catch(fail);
+    options.waitUntil?.(settled);
   } catch (error) {
     fail(error);
   }

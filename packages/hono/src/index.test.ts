@@ -72,6 +72,29 @@ describe('sse(handler)', () => {
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'handler broke' }));
   });
 
+  it("keeps the handler running on Workers with the execution context's waitUntil", async () => {
+    const app = new Hono();
+    app.get(
+      '/events',
+      sse(async (stream) => {
+        stream.send('working');
+        stream.close();
+      }),
+    );
+    const kept: Promise<unknown>[] = [];
+    const executionContext = {
+      waitUntil: (p: Promise<unknown>) => kept.push(p),
+      passThroughOnException() {},
+      props: {},
+    };
+    const response = await app.fetch(new Request('http://x/events'), {}, executionContext);
+    expect(await response.text()).toBe(':\n\ndata: working\n\n');
+    expect(kept).toHaveLength(1);
+    await expect(kept[0]).resolves.toBeUndefined();
+    // Elsewhere there is no execution context, and nothing to keep.
+    expect(await (await app.request('/events')).text()).toBe(':\n\ndata: working\n\n');
+  });
+
   it('refuses invalid options when the handler is created', () => {
     expect(() => sse(() => {}, { retry: Number.NaN })).toThrow(expect.objectContaining({ code: 'INVALID_RETRY' }));
     expect(() => sse(() => {}, { highWaterMark: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));

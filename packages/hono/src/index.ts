@@ -43,7 +43,28 @@ export function sse<E extends Env = Env, P extends string = string, Events exten
   options: CreateResponseOptions = {},
 ): Handler<E, P> {
   checkResponseOptions(options);
-  return (c) => createResponse<Events>(c.req.raw, (stream) => handler(stream, c), options);
+  return (c) => {
+    const waitUntil = waitUntilOf(c);
+    return createResponse<Events>(
+      c.req.raw,
+      (stream) => handler(stream, c),
+      waitUntil ? { ...options, waitUntil } : options,
+    );
+  };
+}
+
+/**
+ * The `waitUntil` of the Workers execution context, which keeps a handler running after its
+ * client left (see `CreateResponseOptions.waitUntil`). Hono's getter throws on runtimes
+ * that have no execution context.
+ */
+function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefined {
+  try {
+    const context = c.executionCtx;
+    return (promise) => context.waitUntil(promise);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options of {@link channel}: the response's, and which events this request gets. */

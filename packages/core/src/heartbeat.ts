@@ -1,0 +1,59 @@
+import { TIMERS_PER_REQUEST, WORKERD_MAX_SILENCE_MS } from './runtime.js';
+
+/** How a stream checks for silence: how often, and after how many checks a stalled client is cut off. */
+export interface HeartbeatPlan {
+  checkEvery: number;
+  cutOffAfterChecks: number;
+}
+
+/**
+ * Checks run twice per heartbeat period, so that no silence lasts longer than the period,
+ * and a client that takes nothing for four periods is cut off. On workerd the period is
+ * capped for every stream, even one without heartbeats (see `runtime.ts`).
+ *
+ * @returns undefined when the stream needs no checks at all.
+ */
+export function planHeartbeat(heartbeat: number | false): HeartbeatPlan | undefined {
+  const stallMs = heartbeat === false ? Number.POSITIVE_INFINITY : heartbeat * 4;
+  const period = TIMERS_PER_REQUEST
+    ? Math.min(heartbeat === false ? WORKERD_MAX_SILENCE_MS : heartbeat, WORKERD_MAX_SILENCE_MS)
+    : heartbeat;
+  if (period === false) return undefined;
+  return { checkEvery: period / 2, cutOffAfterChecks: stallMs / (period / 2) };
+}
+
+/** One interval per heartbeat period checks every stream that has that period. */
+const sharedChecks = new Map<number, { timer: ReturnType<typeof setInterval>; checks: Set<() => void> }>();
+/** Where timers cannot be shared: one per stream, keyed by the stream's check. */
+const ownTimers = new Map<() => void, ReturnType<typeof setInterval>>();
+
+// A timer per stream costs memory and timer-list work at 10k streams; one per period does not.
+export function startHeartbeatChecks(intervalMs: number, check: () => void): void {
+  if (TIMERS_PER_REQUEST) {
+    ownTimers.set(check, setInterval(check, intervalMs));
+    return;
+  }
+  let shared = sharedChecks.get(intervalMs);
+  if (!shared) {
+    const checks = new Set<() => void>();
+    shared = { timer: setInterval(() => checks.forEach(runCheck), intervalMs), checks };
+    sharedChecks.set(intervalMs, shared);
+  }
+  shared.checks.add(check);
+}
+
+function runCheck(check: () => void): void {
+  check();
+}
+
+export function stopHeartbeatChecks(intervalMs: number, check: () => void): void {
+  if (TIMERS_PER_REQUEST) {
+    clearInterval(ownTimers.get(check));
+    ownTimers.delete(check);
+    return;
+  }
+  const shared = sharedChecks.get(intervalMs);
+  if (!shared?.checks.delete(check) || shared.checks.size > 0) return;
+  clearInterval(shared.timer);
+  sharedChecks.delete(intervalMs);
+}
