@@ -19,11 +19,11 @@ describe('planHeartbeat', () => {
     expect(planHeartbeat(false)).toBeUndefined();
   });
 
-  it('on workerd, leaves no stream silent for more than 800 ms, and keeps the stall time', async () => {
+  it('on workerd, leaves no stream silent for more than 500 ms, and keeps the stall time', async () => {
     const { planHeartbeat } = await loadHeartbeatOn('Cloudflare-Workers');
-    expect(planHeartbeat(8_000)).toEqual({ checkEvery: 400, cutOffAfterChecks: 80 });
-    expect(planHeartbeat(500)).toEqual({ checkEvery: 250, cutOffAfterChecks: 8 });
-    expect(planHeartbeat(false)).toEqual({ checkEvery: 400, cutOffAfterChecks: Number.POSITIVE_INFINITY });
+    expect(planHeartbeat(8_000)).toEqual({ checkEvery: 250, cutOffAfterChecks: 128 });
+    expect(planHeartbeat(400)).toEqual({ checkEvery: 200, cutOffAfterChecks: 8 });
+    expect(planHeartbeat(false)).toEqual({ checkEvery: 250, cutOffAfterChecks: Number.POSITIVE_INFINITY });
   });
 });
 

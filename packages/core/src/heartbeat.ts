@@ -1,8 +1,10 @@
 import { TIMERS_PER_REQUEST, WORKERD_MAX_SILENCE_MS } from './runtime.js';
 
-/** How a stream checks for silence: how often, and after how many checks a stalled client is cut off. */
+/** How a stream checks for silence. */
 export interface HeartbeatPlan {
+  /** Milliseconds between checks; a check that finds no write since the last sends a heartbeat. */
   checkEvery: number;
+  /** Checks in a row without progress after which a client that stopped reading is cut off. */
   cutOffAfterChecks: number;
 }
 
@@ -24,10 +26,17 @@ export function planHeartbeat(heartbeat: number | false): HeartbeatPlan | undefi
 
 /** One interval per heartbeat period checks every stream that has that period. */
 const sharedChecks = new Map<number, { timer: ReturnType<typeof setInterval>; checks: Set<() => void> }>();
-/** Where timers cannot be shared: one per stream, keyed by the stream's check. */
-const ownTimers = new Map<() => void, ReturnType<typeof setInterval>>();
+/**
+ * Where timers cannot be shared: one per stream, keyed by the stream's check. Weak, so that
+ * a stream whose request the runtime dropped without telling it is not kept alive here.
+ */
+const ownTimers = new WeakMap<() => void, ReturnType<typeof setInterval>>();
 
-// A timer per stream costs memory and timer-list work at 10k streams; one per period does not.
+/**
+ * Runs `check` every `intervalMs` until {@link stopHeartbeatChecks}. A timer per stream costs
+ * memory and timer-list work at 10k streams, so streams share one timer per period, except
+ * where a timer belongs to one request (workerd).
+ */
 export function startHeartbeatChecks(intervalMs: number, check: () => void): void {
   if (TIMERS_PER_REQUEST) {
     ownTimers.set(check, setInterval(check, intervalMs));
@@ -46,6 +55,7 @@ function runCheck(check: () => void): void {
   check();
 }
 
+/** Stops what {@link startHeartbeatChecks} started with the same arguments; harmless twice. */
 export function stopHeartbeatChecks(intervalMs: number, check: () => void): void {
   if (TIMERS_PER_REQUEST) {
     clearInterval(ownTimers.get(check));

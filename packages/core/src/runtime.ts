@@ -15,12 +15,12 @@ const userAgent = (globalThis as { navigator?: { userAgent?: string } }).navigat
  *
  * So on workerd every stream has a heartbeat timer of its own, and a quiet stream is sent a
  * heartbeat after at most {@link WORKERD_MAX_SILENCE_MS}, which is how a disconnect is
- * noticed within about a second there too.
+ * noticed within a second there too.
  */
 export const TIMERS_PER_REQUEST = userAgent === 'Cloudflare-Workers';
 
 /** On workerd, the longest silence of any stream, whatever its `heartbeat` option. */
-export const WORKERD_MAX_SILENCE_MS = 800;
+export const WORKERD_MAX_SILENCE_MS = 500;
 
 /**
  * Deno (seen on 2.9.6) prints a deprecation warning the first time a `request.signal` is

@@ -440,6 +440,21 @@ describe('createResponse', () => {
     );
   });
 
+  it('reports a waitUntil that throws, and keeps the stream open', () => {
+    const onError = vi.fn();
+    let stream!: SseStream;
+    const waitUntil = () => {
+      throw new Error('no context');
+    };
+    const keep = (s: SseStream) => {
+      stream = s;
+    };
+    createResponse(new Request('http://x/e'), keep, { waitUntil, onError });
+    opened.push(stream);
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'no context' }));
+    expect(stream.closed).toBe(false);
+  });
+
   it('closes the stream and reports a failing handler to onError', async () => {
     const onError = vi.fn();
     const response = createResponse(

@@ -54,7 +54,7 @@ export interface SseStreamOptions {
    * A client that has taken no bytes for about four periods (at least three and a half)
    * while some wait is cut off
    * (`CLIENT_STALLED`), even when the producer waits on `drain()` and sends nothing new.
-   * On Cloudflare Workers no stream is silent for more than 800 ms, whatever this option:
+   * On Cloudflare Workers no stream is silent for more than 500 ms, whatever this option:
    * workerd notices that a client left only when it writes to it.
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes
    */

@@ -136,20 +136,33 @@ export function checkResponseOptions(options: CreateResponseOptions): void {
 
 const reportHandlerError = (error: unknown) => console.error('[ssekit] event-stream handler failed:', error);
 
+function report(onError: CreateResponseOptions['onError'], error: unknown): void {
+  try {
+    (onError ?? reportHandlerError)(error);
+  } catch (onErrorFailed) {
+    reportHandlerError(onErrorFailed);
+  }
+}
+
 /**
  * Creates an event-stream `Response` for fetch-style runtimes (Hono, Bun, Deno, Cloudflare
  * Workers, Node behind an adapter). `handler` gets the stream at once and may keep it for
  * as long as it likes; the response is returned before the handler settles.
  *
  * @example
+ * // A Cloudflare Worker; elsewhere (Bun, Deno) leave out `waitUntil`.
  * export default {
- *   fetch: (request: Request) =>
- *     createResponse(request, async (stream) => {
- *       for (let n = 0; !stream.closed; n++) {
- *         stream.send({ n }, { event: 'tick' });
- *         await new Promise((r) => setTimeout(r, 1000));
- *       }
- *     }),
+ *   fetch: (request: Request, env: unknown, ctx: ExecutionContext) =>
+ *     createResponse(
+ *       request,
+ *       async (stream) => {
+ *         for (let n = 0; !stream.closed; n++) {
+ *           stream.send({ n }, { event: 'tick' });
+ *           await new Promise((r) => setTimeout(r, 1000));
+ *         }
+ *       },
+ *       { waitUntil: ctx.waitUntil.bind(ctx) },
+ *     ),
  * };
  * @throws {@link SseError} for invalid options, before a response exists.
  */
@@ -166,17 +179,19 @@ export function createResponse<Events extends object = EventMap>(
   if (request.method === 'HEAD') stream.close();
   const fail = (error: unknown): void => {
     stream.close();
-    try {
-      (options.onError ?? reportHandlerError)(error);
-    } catch (onErrorFailed) {
-      reportHandlerError(onErrorFailed);
-    }
+    report(options.onError, error);
   };
+  let settled: Promise<void> | undefined;
   try {
-    const settled = Promise.resolve(handler(stream)).catch(fail);
-    options.waitUntil?.(settled);
+    settled = Promise.resolve(handler(stream)).catch(fail);
   } catch (error) {
     fail(error);
+  }
+  try {
+    if (settled) options.waitUntil?.(settled);
+  } catch (error) {
+    // The handler runs on; only keeping it alive after a disconnect failed.
+    report(options.onError, error);
   }
   return new Response(sink.body, { status: 200, headers: streamHeaders(options.headers) });
 }

@@ -28,6 +28,8 @@ export type SseHandler<E extends Env, P extends string, Events extends object> =
  *
  * A handler that throws or rejects closes the stream and is reported to `options.onError`
  * (default: `console.error`); it cannot reach `app.onError`, as the response is already sent.
+ * On Cloudflare Workers the handler is kept running with the execution context's `waitUntil`,
+ * so that it still sees the client leave (workerd drops a request's timers otherwise).
  *
  * @example
  * app.get('/events', sse(async (stream, c) => {
@@ -44,7 +46,7 @@ export function sse<E extends Env = Env, P extends string = string, Events exten
 ): Handler<E, P> {
   checkResponseOptions(options);
   return (c) => {
-    const waitUntil = waitUntilOf(c);
+    const waitUntil = options.waitUntil ? undefined : waitUntilOf(c);
     return createResponse<Events>(
       c.req.raw,
       (stream) => handler(stream, c),
@@ -61,7 +63,7 @@ export function sse<E extends Env = Env, P extends string = string, Events exten
 function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefined {
   try {
     const context = c.executionCtx;
-    return (promise) => context.waitUntil(promise);
+    return typeof context.waitUntil === 'function' ? (promise) => context.waitUntil(promise) : undefined;
   } catch {
     return undefined;
   }
