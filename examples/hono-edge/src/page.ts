@@ -1,0 +1,54 @@
+// The page, inline so that Workers (which have no file system) can serve it too.
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The example's only page: the clock and the messages, each over its own EventSource. */
+export const page = (runtime: string) => `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>ssekit on ${escapeHtml(runtime)}</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
+  #clock { font: 2rem ui-monospace, monospace; }
+  #messages { list-style: none; padding: 0; }
+  #messages li { border-bottom: 1px solid #ddd; padding: .25rem 0; }
+  .status { color: #666; }
+</style>
+</head>
+<body>
+<h1>ssekit on <span id="runtime">${escapeHtml(runtime)}</span></h1>
+<p id="clock">…</p>
+<p class="status">clock: <span id="clock-status">connecting</span></p>
+<form id="send"><input id="text" maxlength="500" placeholder="Say something to every tab" autocomplete="off" required> <button>Send</button></form>
+<ul id="messages"></ul>
+<p class="status">messages: <span id="messages-status">connecting</span></p>
+<script>
+  const status = (source, element) => {
+    source.onopen = () => (element.textContent = 'open');
+    source.onerror = () => (element.textContent = source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');
+  };
+  const clock = new EventSource('/clock');
+  status(clock, document.getElementById('clock-status'));
+  clock.addEventListener('tick', (event) => {
+    const { tick, time } = JSON.parse(event.data);
+    document.getElementById('clock').textContent = time.slice(11, 19) + ' UTC, tick ' + tick;
+  });
+
+  const messages = new EventSource('/messages');
+  status(messages, document.getElementById('messages-status'));
+  messages.onmessage = (event) => {
+    const { text, runtime } = JSON.parse(event.data);
+    const item = document.createElement('li');
+    item.textContent = text + ' (via ' + runtime + ')';
+    document.getElementById('messages').prepend(item);
+  };
+  document.getElementById('send').onsubmit = async (event) => {
+    event.preventDefault();
+    const input = document.getElementById('text');
+    await fetch('/messages', { method: 'POST', body: input.value });
+    input.value = '';
+  };
+</script>
+</body>
+</html>
+`;

@@ -1,0 +1,72 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EventSource } from 'eventsource';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { get } from '../../../packages/core/test/helpers.js';
+import { RUNTIMES, type RunningServer, type Runtime, startServer } from '../../../test/runtimes/launch.js';
+// @ts-expect-error build.mjs is plain JavaScript, without types.
+import { buildAll } from '../build.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bundles: Record<Runtime, string> = {
+  node20: 'dist/node.js',
+  node24: 'dist/node.js',
+  bun: 'dist/bun.js',
+  deno: 'dist/deno.js',
+  workerd: 'dist/worker.js',
+};
+
+const names: Record<Runtime, string> = {
+  node20: 'Node v20.',
+  node24: 'Node v24.',
+  bun: 'Bun 1.',
+  deno: 'Deno 2.',
+  workerd: 'Cloudflare Workers (workerd)',
+};
+
+beforeAll(() => buildAll(), 60_000);
+
+describe.each(RUNTIMES)('the hono-edge example on %s', (runtime) => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    // workerd runs the example's own config, as `pnpm start:workerd` does, on the test's socket.
+    server = await startServer(runtime, path.join(root, bundles[runtime]), {
+      workerdConfig: path.join(root, 'workerd.capnp'),
+    });
+  });
+  afterAll(() => server?.stop());
+
+  it('serves its page, which names the runtime', async () => {
+    const response = await fetch(server.url);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await response.text();
+    expect(html).toContain(`<span id="runtime">${names[runtime]}`);
+    expect(html).toContain("new EventSource('/clock')");
+  });
+
+  it('ticks every second, and carries the count on after Last-Event-ID', async () => {
+    const { body } = await get(`${server.url}/clock`, { 'last-event-id': '41' }, (text) => text.includes('id: 43'));
+    const ticks = [...body.matchAll(/event: tick\nid: (\d+)\ndata: (.*)\n\n/g)];
+    expect(ticks.map((tick) => tick[1])).toEqual(['42', '43']);
+    expect(JSON.parse(ticks[0]?.[2] ?? '')).toMatchObject({ tick: 42 });
+  });
+
+  it('delivers a posted message to every open page', async () => {
+    const pages = [new EventSource(`${server.url}/messages`), new EventSource(`${server.url}/messages`)];
+    try {
+      await Promise.all(pages.map((page) => new Promise((resolve) => page.addEventListener('open', resolve))));
+      const received = pages.map((page) => new Promise<MessageEvent>((resolve) => (page.onmessage = resolve)));
+      const text = `hello from a test on ${runtime}`;
+      const posted = await fetch(`${server.url}/messages`, { method: 'POST', body: text });
+      expect(posted.status).toBe(201);
+      const { id } = (await posted.json()) as { id: string };
+      for (const event of await Promise.all(received)) {
+        expect(event.lastEventId).toBe(id);
+        expect(JSON.parse(event.data)).toMatchObject({ text });
+      }
+      expect((await fetch(`${server.url}/messages`, { method: 'POST', body: ' ' })).status).toBe(400);
+    } finally {
+      for (const page of pages) page.close();
+    }
+  });
+});

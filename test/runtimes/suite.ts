@@ -1,0 +1,220 @@
+// The runtime matrix: the fixture app (fixture/app.ts) on one real runtime, checked over
+// HTTP on loopback, once through @ssekit/hono and once through core's createResponse.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { get } from '../../packages/core/test/helpers.js';
+import type { StreamReport } from './fixture/app.js';
+import { bundle, type RunningServer, type Runtime, residentBytes, runtimeVersion, startServer } from './launch.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const entries: Record<Runtime, string> = {
+  node20: 'node.ts',
+  node24: 'node.ts',
+  bun: 'bun.ts',
+  deno: 'deno.ts',
+  workerd: 'worker.ts',
+};
+const KINDS = ['hono', 'core'] as const;
+
+/** Figures for the closing note and for anyone comparing runtimes, written per runtime. */
+const figures: Record<string, unknown> = {};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Opens a stream and resolves with the request once its first bytes arrived. */
+function openStream(url: string): Promise<{ request: http.ClientRequest; response: http.IncomingMessage }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, (response) => response.once('data', () => resolve({ request, response })));
+    request.on('error', reject);
+  });
+}
+
+/** An open stream whose text is collected, to wait for what it should contain. */
+function subscribe(url: string, headers: Record<string, string> = {}) {
+  let body = '';
+  let check = (): void => {};
+  const request = http.get(url, { headers }, (response) => {
+    response.setEncoding('utf8').on('data', (text: string) => {
+      body += text;
+      check();
+    });
+  });
+  return {
+    /** Resolves with the text so far once `done(text)`; the stream stays open. */
+    waitFor: (done: (text: string) => boolean) =>
+      new Promise<string>((resolve, reject) => {
+        check = () => {
+          if (done(body)) resolve(body);
+        };
+        request.on('error', reject);
+        check();
+      }),
+    close: () => request.destroy(),
+  };
+}
+
+const dataLines = (text: string) => text.match(/^data: /gm)?.length ?? 0;
+
+/** Polls `check` until it returns a value, for at most `ms`. */
+async function poll<T>(check: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`nothing after ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+export function runtimeSuite(runtime: Runtime): void {
+  describe(`on ${runtime}`, () => {
+    let server: RunningServer;
+    let token = 0;
+    const nextToken = (name: string) => `${name}-${++token}`;
+    const report = async (name: string): Promise<StreamReport | null> =>
+      (await fetch(`${server.url}/report?token=${name}`)).json() as Promise<StreamReport | null>;
+    /** The report of stream `name` once it has `field`; the server notes its own times. */
+    const reportWith = (name: string, field: 'endedAt' | 'stoppedAt', ms: number) =>
+      poll(async () => {
+        const current = await report(name);
+        return current?.[field] ? current : undefined;
+      }, ms);
+
+    beforeAll(async () => {
+      server = await startServer(runtime, await bundle(path.join(here, 'fixture', entries[runtime]), runtime));
+      figures.version = await runtimeVersion(runtime);
+      figures.reported = await (await fetch(`${server.url}/runtime`)).json();
+    });
+
+    afterAll(async () => {
+      await server?.stop();
+      const dir = path.resolve(here, '../../test-output/runtimes');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, `${runtime}.json`), `${JSON.stringify(figures, null, 2)}\n`);
+      console.log(`[${runtime}] ${JSON.stringify(figures)}`);
+      // No warning and no uncaught error. (@hono/node-server and Deno log the reason of each
+      // body that ssekit errors to cut a slow client off; that is their policy.)
+      expect(server?.stderr() ?? '').not.toMatch(/warn|deprecat|uncaught|hung|TypeError|ReferenceError/i);
+    });
+
+    describe.each(KINDS)('through %s', (kind) => {
+      /** Opens a stream of `scenario`, then leaves as a client does: its token, and when. */
+      const openAndLeave = async (scenario: string) => {
+        const name = nextToken(scenario);
+        const { request } = await openStream(`${server.url}/${kind}/${scenario}?token=${name}`);
+        const disconnectedAt = Date.now();
+        request.destroy();
+        return { name, disconnectedAt };
+      };
+
+      it('sends the event-stream headers and exactly the bytes of each event', async () => {
+        const { res, body } = await get(`${server.url}/${kind}/basic`);
+        expect(res.statusCode).toBe(200);
+        expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+        expect(res.headers['cache-control']).toBe('no-cache, no-transform');
+        expect(res.headers['x-accel-buffering']).toBe('no');
+        expect(res.headers['x-app']).toBe('fixture');
+        expect(body).toBe(
+          'retry: 2500\n\n' +
+            'event: greeting\nid: 1\ndata: {"hello":"world"}\n\n' +
+            'id: two\ndata: line one\ndata: line two\n\n' +
+            'data: héllo ✓ 🚀\n\n',
+        );
+      });
+
+      it('reads Last-Event-ID from the header and from the query', async () => {
+        const expected = (id: string) => `:\n\nevent: resumed-after\ndata: ${id}\n\n`;
+        expect((await get(`${server.url}/${kind}/last-event-id`, { 'last-event-id': 'h-41' })).body).toBe(
+          expected('h-41'),
+        );
+        expect((await get(`${server.url}/${kind}/last-event-id?lastEventId=q-42`)).body).toBe(expected('q-42'));
+        expect((await get(`${server.url}/${kind}/last-event-id`)).body).toBe(expected('none'));
+      });
+
+      it('ends the signal and stops a producer that would run forever within a second of a disconnect', async () => {
+        const { name, disconnectedAt } = await openAndLeave('forever');
+        const stopped = await reportWith(name, 'stoppedAt', 3_000);
+        expect(stopped.endCode).toBe('CLIENT_GONE');
+        // The loop saw the end and left: its code after the loop ran, within the second.
+        expect(stopped.stoppedAt).toBeLessThan(disconnectedAt + 1_000);
+        figures[`${kind}: producer, disconnect to signal (ms)`] = (stopped.endedAt ?? 0) - disconnectedAt;
+      });
+
+      it('notices within a second that the client of a quiet stream left', async () => {
+        const { name, disconnectedAt } = await openAndLeave('quiet');
+        const ended = await reportWith(name, 'endedAt', 3_000);
+        expect(ended.endCode).toBe('CLIENT_GONE');
+        expect(ended.endedAt).toBeLessThan(disconnectedAt + 1_000);
+        figures[`${kind}: quiet stream, disconnect to signal (ms)`] = (ended.endedAt ?? 0) - disconnectedAt;
+      });
+
+      it('keeps a client that does not read within the stream bound, not the runtime memory', async () => {
+        const name = nextToken('flood');
+        const limitBytes = 256 * 1024 * 1024;
+        const before = residentBytes(server.pid);
+        const { request, response } = await openStream(
+          `${server.url}/${kind}/flood?token=${name}&limitBytes=${limitBytes}`,
+        );
+        response.pause();
+        let ended: StreamReport;
+        let grownBytes: number;
+        try {
+          ended = await reportWith(name, 'stoppedAt', 20_000);
+          grownBytes = residentBytes(server.pid) - before;
+        } finally {
+          request.destroy();
+        }
+        // Cut off at its bound: the producer offered far less than it would have.
+        expect(ended.endCode).toBe('BUFFER_OVERFLOW');
+        expect(ended.offeredBytes).toBeLessThan(32 * 1024 * 1024);
+        expect(grownBytes).toBeLessThan(64 * 1024 * 1024);
+        figures[`${kind}: slow client, offered before cut-off (KiB)`] = Math.round(ended.offeredBytes / 1024);
+        figures[`${kind}: slow client, server RSS growth (MiB)`] = Math.round(grownBytes / 1024 / 102.4) / 10;
+      });
+    });
+
+    it('keeps quiet streams open past the idle timeout with its default heartbeat', async () => {
+      const aliveAfter = 11_000;
+      const openedAt = Date.now();
+      const results = await Promise.all(
+        KINDS.map((kind) =>
+          get(`${server.url}/${kind}/quiet?token=${nextToken('idle')}&aliveAfter=${aliveAfter}`, {}, (body) =>
+            body.endsWith('event: alive\ndata: still here\n\n'),
+          ),
+        ),
+      );
+      expect(Date.now() - openedAt).toBeGreaterThanOrEqual(aliveAfter);
+      for (const [i, { body }] of results.entries()) {
+        // The opening comment, at least one heartbeat, then the event: one connection throughout.
+        expect(body).toMatch(/^(:\n\n){2,}event: alive\ndata: still here\n\n$/);
+        figures[`${KINDS[i]}: heartbeats in 11 s`] = (body.match(/:\n\n/g)?.length ?? 0) - 1;
+      }
+    }, 20_000);
+
+    it('fans out a channel to subscribers of both kinds, and replays its history after Last-Event-ID', async () => {
+      const channel = nextToken('room');
+      const subscribers = KINDS.map((kind) => subscribe(`${server.url}/${kind}/channel?name=${channel}`));
+      await Promise.all(subscribers.map((subscriber) => subscriber.waitFor((text) => text === ':\n\n')));
+      const ids: string[] = [];
+      for (const text of ['one', 'two', 'three']) {
+        const response = await fetch(`${server.url}/publish?name=${channel}`, { method: 'POST', body: text });
+        ids.push(((await response.json()) as { id: string }).id);
+      }
+      const frames = ['one', 'two', 'three'].map((text, i) => `id: ${ids[i]}\ndata: ${text}\n\n`);
+      for (const subscriber of subscribers) {
+        expect(await subscriber.waitFor((text) => dataLines(text) === 3)).toBe(`:\n\n${frames.join('')}`);
+        subscriber.close();
+      }
+
+      const fromHeader = subscribe(`${server.url}/hono/channel?name=${channel}`, { 'last-event-id': ids[0] ?? '' });
+      expect(await fromHeader.waitFor((text) => dataLines(text) === 2)).toBe(`:\n\n${frames[1]}${frames[2]}`);
+      const fromQuery = subscribe(`${server.url}/core/channel?name=${channel}&lastEventId=${ids[1]}`);
+      expect(await fromQuery.waitFor((text) => dataLines(text) === 1)).toBe(`:\n\n${frames[2]}`);
+      fromHeader.close();
+      fromQuery.close();
+    });
+  });
+}
