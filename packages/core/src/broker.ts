@@ -41,12 +41,23 @@ export interface Broker {
   /**
    * Delivers every later message of `channel` to `listener`, in order, one at a time; resolves,
    * once delivery is live, with a function that stops it.
+   *
+   * @param onLost - called when the broker could not deliver some messages in order (a
+   * networked broker whose history was trimmed past them while it was cut off). The channel
+   * then ends its streams with a retry hint, so that each client resumes through `replay`.
    */
-  subscribe(channel: string, listener: (message: BrokerMessage) => void): Promise<() => void>;
+  subscribe(channel: string, listener: (message: BrokerMessage) => void, onLost?: () => void): Promise<() => void>;
   /** The messages of `channel` after `lastEventId`, in order, or why there are none to give. */
   replay(channel: string, lastEventId: string): Promise<Replay>;
   /** Stops delivering and releases connections and timers. Harmless when already closed. */
   close(): Promise<void>;
+  /**
+   * Orders two ids of this broker (negative, zero, positive), for brokers whose ids follow
+   * one order across processes. With it, a channel never sends a subscriber an event at or
+   * before the last one it has, even when this process's live feed lags behind the id a
+   * client resumed after (e.g. right after the broker reconnected).
+   */
+  compareIds?(a: string, b: string): number;
 }
 
 /** How much history a channel keeps for clients that reconnect with `Last-Event-ID`. */

@@ -73,6 +73,8 @@ interface Subscriber {
   pendingBytes: number;
   /** False once unsubscribed, which also stops a replay under way. */
   active: boolean;
+  /** The newest id the client has, when the broker orders ids: older events are not sent. */
+  newest: string | undefined;
 }
 
 /** What a channel needs of its registry. */
@@ -161,10 +163,21 @@ export class Channel<Events extends object = EventMap> {
     const lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId;
     // Live events wait only for a subscriber whose replay must go first.
     const pending = lastEventId ? [] : undefined;
-    const subscriber: Subscriber = { stream: target, filter: options.filter, pending, pendingBytes: 0, active: true };
+    const subscriber: Subscriber = {
+      stream: target,
+      filter: options.filter,
+      pending,
+      pendingBytes: 0,
+      active: true,
+      newest: this.#owner.broker.compareIds ? lastEventId || undefined : undefined,
+    };
     this.#subscribers.add(subscriber);
     if (!this.#listening) {
-      const listening = this.#owner.broker.subscribe(this.name, (message) => this.#deliverToAll(message));
+      const listening = this.#owner.broker.subscribe(
+        this.name,
+        (message) => this.#deliverToAll(message),
+        () => this.endAll(),
+      );
       this.#listening = listening;
       listening.catch(() => {}); // reported through each subscriber below
     }
@@ -210,6 +223,11 @@ export class Channel<Events extends object = EventMap> {
   }
 
   #deliver(subscriber: Subscriber, message: BrokerMessage): void {
+    const { broker } = this.#owner;
+    if (broker.compareIds) {
+      if (subscriber.newest !== undefined && broker.compareIds(message.id, subscriber.newest) <= 0) return;
+      subscriber.newest = message.id;
+    }
     try {
       if (!subscriber.filter || subscriber.filter(message)) subscriber.stream.writeFrame(message.frame);
     } catch (error) {
@@ -224,6 +242,8 @@ export class Channel<Events extends object = EventMap> {
   async #resume(subscriber: Subscriber, lastEventId: string, replay: Replay | undefined): Promise<void> {
     const { stream } = subscriber;
     if (replay && !replay.found) {
+      // The client's id says nothing about what it has: every live event is new to it.
+      subscriber.newest = undefined;
       stream.writeFrame(encode({ event: GAP_EVENT, data: JSON.stringify({ lastEventId, reason: replay.reason }) }));
     }
     const written = new Set<string>();

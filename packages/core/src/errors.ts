@@ -8,6 +8,8 @@
  * - `SERIALIZE_FAILED`: the serializer threw or did not return a string.
  * - `INVALID_OPTION`: an option of a stream or sink is out of range.
  * - `REGISTRY_CLOSED`: a publish after `ChannelRegistry.close()`.
+ * - `BROKER_UNAVAILABLE`: a networked broker cannot reach its server (at start-up, or for a
+ *   publish during an outage); the message names the server.
  * - `STREAM_CLOSED`, `CLIENT_GONE`, `BUFFER_OVERFLOW`, `CLIENT_STALLED`: why a stream ended; these are
  *   only ever the `reason` of {@link SseStream.signal}, never thrown.
  */
@@ -19,6 +21,7 @@ export type SseErrorCode =
   | 'SERIALIZE_FAILED'
   | 'INVALID_OPTION'
   | 'REGISTRY_CLOSED'
+  | 'BROKER_UNAVAILABLE'
   | 'STREAM_CLOSED'
   | 'CLIENT_GONE'
   | 'BUFFER_OVERFLOW'
