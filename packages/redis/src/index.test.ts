@@ -1,0 +1,272 @@
+import { createClient } from '@redis/client';
+import { type BrokerMessage, ChannelRegistry, createWebSink, GAP_EVENT, SseError, SseStream } from '@ssekit/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { type RedisServer, startRedis } from '../test/redis-server.js';
+import { RedisBroker } from './index.js';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis?.stop());
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const broker of opened.splice(0)) await broker.close();
+});
+
+let channelCount = 0;
+const freshChannel = () => `test-${++channelCount}`;
+
+async function broker(options: ConstructorParameters<typeof RedisBroker>[0] = {}): Promise<RedisBroker> {
+  const created = new RedisBroker({ url: redis.url, ...options });
+  opened.push(created);
+  await created.ready;
+  return created;
+}
+
+/** Collects what `broker` delivers for `channel`, to wait for a count. */
+async function listen(target: RedisBroker, channel: string, onLost?: () => void) {
+  const messages: BrokerMessage[] = [];
+  let check = () => {};
+  const stop = await target.subscribe(
+    channel,
+    (message) => {
+      messages.push(message);
+      check();
+    },
+    onLost,
+  );
+  const received = (count: number, ms = 5_000) =>
+    new Promise<BrokerMessage[]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${messages.length} of ${count} messages`)), ms);
+      check = () => {
+        if (messages.length < count) return;
+        clearTimeout(timer);
+        resolve(messages.slice(0, count));
+      };
+      check();
+    });
+  return { messages, received, stop };
+}
+
+/** Cuts off every broker's blocking reader, as a network fault would, once one is blocked. */
+async function cutReadersOff(): Promise<void> {
+  const admin = createClient({ url: redis.url });
+  await admin.connect();
+  try {
+    for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
+      const list = String(await admin.sendCommand(['CLIENT', 'LIST']));
+      const readers = [...list.matchAll(/id=(\d+) .*cmd=xread/g)].map((match) => match[1] as string);
+      for (const id of readers) await admin.sendCommand(['CLIENT', 'KILL', 'ID', id]);
+      if (readers.length > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error('no reader was blocked in XREAD');
+  } finally {
+    admin.destroy();
+  }
+}
+
+const texts = (messages: readonly BrokerMessage[]) => messages.map((message) => message.data);
+const decoder = new TextDecoder();
+
+describe('RedisBroker', () => {
+  it('delivers every publish, from any instance, to every instance in one order with the same ids', async () => {
+    const [a, b, c] = await Promise.all([broker(), broker(), broker()]);
+    const channel = freshChannel();
+    const onA = await listen(a, channel);
+    const onB = await listen(b, channel);
+    const publishers = [a, b, c];
+    const ids = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        publishers[i % 3]?.publish(channel, { data: `n${i}`, event: i % 2 ? 'odd' : undefined }),
+      ),
+    );
+    const [gotA, gotB] = await Promise.all([onA.received(60), onB.received(60)]);
+    expect(gotA.map((m) => m.id)).toEqual(gotB.map((m) => m.id));
+    expect(new Set(texts(gotA))).toEqual(new Set(Array.from({ length: 60 }, (_, i) => `n${i}`)));
+    expect([...gotA.map((m) => m.id)].sort()).toEqual([...ids].sort());
+    const odd = gotA.find((m) => m.data === 'n1');
+    expect(decoder.decode(odd?.frame)).toBe(`event: odd\nid: ${odd?.id}\ndata: n1\n\n`);
+  });
+
+  it('starts delivery at once for a channel added while the reader is blocked on others', async () => {
+    const target = await broker();
+    await listen(target, freshChannel());
+    // The reader now blocks on the first channel; a second must not wait for its timeout.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const channel = freshChannel();
+    const late = await listen(target, channel);
+    const started = Date.now();
+    await target.publish(channel, { data: 'prompt' });
+    await late.received(1, 1_000);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('replays after a Last-Event-ID, and says whether an id is expired or unknown', async () => {
+    const target = await broker({ history: { size: 5 } });
+    const channel = freshChannel();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await target.publish(channel, { data: `r${i}` }));
+    const replay = await target.replay(channel, ids[0] ?? '');
+    expect(replay.found && texts(replay.messages)).toEqual(['r1', 'r2']);
+    expect(await target.replay(channel, ids[2] ?? '')).toEqual({ found: true, messages: [] });
+    expect(await target.replay(channel, 'not-a-stream-id')).toEqual({ found: false, reason: 'unknown' });
+    expect(await target.replay(channel, '99999999999999-0')).toEqual({ found: false, reason: 'unknown' });
+    expect(await target.replay(freshChannel(), ids[0] ?? '')).toEqual({ found: false, reason: 'unknown' });
+    // Push the first events out of the trimmed stream (MAXLEN ~ trims whole nodes: force it).
+    for (let i = 3; i < 10; i++) ids.push(await target.publish(channel, { data: `r${i}` }));
+    const trim = createClient({ url: redis.url });
+    await trim.connect();
+    await trim.sendCommand(['XTRIM', `ssekit:${channel}`, 'MAXLEN', '5']);
+    trim.destroy();
+    expect(await target.replay(channel, ids[0] ?? '')).toEqual({ found: false, reason: 'expired' });
+    const recent = await target.replay(channel, ids[5] ?? '');
+    expect(recent.found && texts(recent.messages)).toEqual(['r6', 'r7', 'r8', 'r9']);
+    // Up to date, even with all history trimmed: nothing to send, and no gap.
+    await trim.connect();
+    await trim.sendCommand(['XTRIM', `ssekit:${channel}`, 'MAXLEN', '0']);
+    trim.destroy();
+    expect(await target.replay(channel, ids[9] ?? '')).toEqual({ found: true, messages: [] });
+    expect(await target.replay(channel, ids[8] ?? '')).toEqual({ found: false, reason: 'expired' });
+  });
+
+  it('refuses an app-chosen id, which would break the one order', async () => {
+    const target = await broker();
+    await expect(target.publish(freshChannel(), { data: 'x', id: 'mine' })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+    });
+    expect(() => new RedisBroker({ url: redis.url, history: { size: 0 } })).toThrow(SseError);
+  });
+
+  it('names the server when Redis cannot be reached at start-up', async () => {
+    const unreachable = new RedisBroker({ url: 'redis://127.0.0.1:1' });
+    await expect(unreachable.ready).rejects.toMatchObject({
+      name: 'SseError',
+      code: 'BROKER_UNAVAILABLE',
+      message: expect.stringContaining('redis://127.0.0.1:1'),
+    });
+    await expect(unreachable.publish('x', { data: 'y' })).rejects.toMatchObject({ code: 'BROKER_UNAVAILABLE' });
+    await unreachable.close();
+  });
+
+  it('rejects a publish while Redis is down, and loses nothing Redis acknowledged across a restart', async () => {
+    const [publisher, reader] = await Promise.all([broker(), broker()]);
+    const channel = freshChannel();
+    const feed = await listen(reader, channel);
+    const before = await publisher.publish(channel, { data: 'before' });
+    await feed.received(1);
+    await redis.kill();
+    await expect(publisher.publish(channel, { data: 'during' })).rejects.toMatchObject({
+      code: 'BROKER_UNAVAILABLE',
+      message: expect.stringContaining(redis.url),
+    });
+    await redis.restart();
+    let after: string | undefined;
+    for (let attempt = 0; !after && attempt < 100; attempt++) {
+      after = await publisher.publish(channel, { data: 'after' }).catch(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return undefined;
+      });
+    }
+    const got = await feed.received(2, 10_000);
+    expect(got.map((m) => [m.id, m.data])).toEqual([
+      [before, 'before'],
+      [after, 'after'],
+    ]);
+  });
+
+  it('tells a channel when Redis trimmed events it had not delivered, after a lost connection', async () => {
+    const target = await broker();
+    const channel = freshChannel();
+    const onLost = vi.fn();
+    await listen(target, channel, onLost);
+    // Cut the reader off, then publish and trim before it is back.
+    await cutReadersOff();
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    for (let i = 0; i < 5; i++) await admin.sendCommand(['XADD', `ssekit:${channel}`, '*', 'd', `missed${i}`]);
+    await admin.sendCommand(['XTRIM', `ssekit:${channel}`, 'MAXLEN', '0']);
+    admin.destroy();
+    await vi.waitFor(() => expect(onLost).toHaveBeenCalledOnce(), { timeout: 5_000 });
+  });
+});
+
+describe('ChannelRegistry over RedisBroker', () => {
+  function subscriber(registry: ChannelRegistry, channel: string, lastEventId?: string) {
+    const sink = createWebSink(undefined, 1 << 20);
+    const stream = new SseStream(sink, { heartbeat: false, lastEventId });
+    registry.channel(channel).subscribe(stream);
+    const reader = sink.body.getReader();
+    let text = '';
+    return {
+      stream,
+      async readUntil(done: (text: string) => boolean) {
+        while (!done(text)) {
+          const { value, done: ended } = await reader.read();
+          if (ended) break;
+          text += decoder.decode(value);
+        }
+        return text;
+      },
+    };
+  }
+
+  it('serializes each publish once, and writes the same bytes to every subscriber on every instance', async () => {
+    const serializer = vi.fn((value: unknown) => JSON.stringify(value));
+    const registries = [
+      new ChannelRegistry({ broker: await broker(), serializer }),
+      new ChannelRegistry({ broker: await broker(), serializer }),
+    ];
+    const channel = freshChannel();
+    const subscribers = registries.flatMap((registry) =>
+      Array.from({ length: 50 }, () => subscriber(registry, channel)),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100)); // every subscription live
+    await registries[0]?.channel(channel).publish({ n: 1 });
+    await registries[1]?.channel(channel).publish({ n: 2 });
+    const bodies = await Promise.all(subscribers.map((s) => s.readUntil((text) => text.includes('{"n":2}'))));
+    expect(serializer).toHaveBeenCalledTimes(2);
+    expect(new Set(bodies).size).toBe(1);
+    expect(bodies[0]).toMatch(/^:\n\nid: \d+-\d+\ndata: \{"n":1\}\n\nid: \d+-\d+\ndata: \{"n":2\}\n\n$/);
+    for (const { stream } of subscribers) stream.close();
+  });
+
+  it('sends a resumed client nothing it has, even while this instance lags behind Redis', async () => {
+    const [publishing, lagging] = [
+      new ChannelRegistry({ broker: await broker() }),
+      new ChannelRegistry({ broker: await broker() }),
+    ];
+    const channel = freshChannel();
+    const watcher = subscriber(lagging, channel);
+    await cutReadersOff();
+    // While the lagging instance reconnects, five events, and a client that has three of them.
+    const ids = [];
+    for (const n of [0, 1, 2, 3, 4]) ids.push(await publishing.channel(channel).publish(`e${n}`));
+    const resumed = subscriber(lagging, channel, ids[2]);
+    // Once the lagging instance has caught up, everything the resumed client was sent.
+    await watcher.readUntil((t) => t.includes('data: e4'));
+    resumed.stream.close();
+    const text = await resumed.readUntil(() => false);
+    expect(text).toBe(`:\n\nid: ${ids[3]}\ndata: e3\n\nid: ${ids[4]}\ndata: e4\n\n`);
+    watcher.stream.close();
+  });
+
+  it('resumes a client on another instance after its Last-Event-ID, or tells it of the gap', async () => {
+    const [first, second] = [
+      new ChannelRegistry({ broker: await broker() }),
+      new ChannelRegistry({ broker: await broker() }),
+    ];
+    const channel = freshChannel();
+    const ids = [];
+    for (const n of [1, 2, 3]) ids.push(await first.channel(channel).publish(`e${n}`));
+    const resumed = subscriber(second, channel, ids[0]);
+    const text = await resumed.readUntil((t) => t.includes('data: e3'));
+    expect(text).toBe(`:\n\nid: ${ids[1]}\ndata: e2\n\nid: ${ids[2]}\ndata: e3\n\n`);
+    resumed.stream.close();
+    const lost = subscriber(second, channel, '1-0');
+    expect(await lost.readUntil((t) => t.includes(GAP_EVENT))).toContain(`event: ${GAP_EVENT}`);
+    lost.stream.close();
+  });
+});

@@ -1,0 +1,374 @@
+import { createClient, type RedisClientType } from '@redis/client';
+import {
+  type Broker,
+  type BrokerEvent,
+  type BrokerMessage,
+  createBrokerMessage,
+  type HistoryOptions,
+  type Replay,
+  SseError,
+} from '@ssekit/core';
+
+/** Options of {@link RedisBroker}. */
+export interface RedisBrokerOptions {
+  /** The Redis server, e.g. `redis://127.0.0.1:6379` (the default), when no `client` is given. */
+  url?: string;
+  /**
+   * A client of the app's own, from `@redis/client` or `redis` (connected or not). The broker
+   * uses it for publishing and replay and never closes it; its blocking reads go through a
+   * duplicate, which the broker owns. Create it with `disableOfflineQueue: true` so that a
+   * publish during an outage rejects at once instead of waiting for Redis to come back.
+   */
+  client?: RedisClientType;
+  /**
+   * How much of each channel's stream Redis keeps: `size` (default 1 000, at least 1, since
+   * the stream itself carries the events) and `maxAge` in ms. Trimming is approximate
+   * (`MAXLEN ~` / `MINID ~`): Redis may keep a few more.
+   */
+  history?: HistoryOptions;
+  /** Prefix of the Redis keys, one stream per channel. Default `ssekit:`. */
+  prefix?: string;
+}
+
+interface ChannelFeed {
+  readonly key: string;
+  /** The id of the last message delivered here; the next read starts after it. */
+  cursor: string;
+  /** How many entries the stream had had up to `cursor`: events after it were trimmed when more were. */
+  position: number;
+  readonly listeners: Set<(message: BrokerMessage) => void>;
+  readonly onLost: Set<() => void>;
+}
+
+/** How long one blocking read waits before the reader loop looks around again. */
+const BLOCK_MS = 5_000;
+/** Most messages one read takes per channel; a full batch means the reader is behind. */
+const READ_COUNT = 500;
+const REPLAY_PAGE = 1_000;
+// Canonical, as Redis writes them (no leading zeros), so that ids compare as text.
+const STREAM_ID = /^(0|[1-9]\d*)-(0|[1-9]\d*)$/;
+
+/** Compares two whole numbers written without leading zeros, of any size. */
+const compareDigits = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Compares two stream ids (`<ms>-<seq>`, as Redis writes them) in stream order. Runs for each
+ * event and subscriber, so it compares text instead of parsing numbers.
+ */
+function compareIds(a: string, b: string): number {
+  const aDash = a.indexOf('-');
+  const bDash = b.indexOf('-');
+  return compareDigits(a.slice(0, aDash), b.slice(0, bDash)) || compareDigits(a.slice(aDash + 1), b.slice(bDash + 1));
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+/** What `XINFO STREAM` says that the broker reads (Redis 7 or newer). */
+interface StreamInfo {
+  'last-generated-id': string;
+  /** Entries ever added; minus `length`, the entries trimmed (ssekit never deletes others). */
+  'entries-added': number;
+  length: number;
+  'first-entry': StreamEntry | null;
+}
+
+/** How many entries trimming removed from the head of the stream. */
+const trimmed = (info: StreamInfo) => info['entries-added'] - info.length;
+
+function toMessage([id, fields]: StreamEntry): BrokerMessage {
+  let event: string | undefined;
+  let data = '';
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'e') event = fields[i + 1];
+    else if (fields[i] === 'd') data = fields[i + 1] ?? '';
+  }
+  return createBrokerMessage(id, event, data);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A {@link Broker} on Redis Streams, for apps that run as many processes or machines: a
+ * drop-in for `MemoryBroker` in `new ChannelRegistry({ broker })`.
+ *
+ * Each channel is one Redis stream, so every instance sees one order, and the stream ids are
+ * the event ids, so a client can resume on any instance. Each instance reads the streams it
+ * has subscribers for from the last id it delivered (never pub/sub, which drops what it
+ * misses), so a lost connection costs no event: the instance catches up when Redis is back,
+ * or, when Redis trimmed events it had not delivered, ends those streams with a retry hint
+ * and the clients resume through history, which signals the gap. Data is serialized once by
+ * the publisher and stored once; each instance encodes a frame once for all its subscribers.
+ *
+ * @example
+ * const broker = new RedisBroker({ url: process.env.REDIS_URL });
+ * await broker.ready; // a typed error here when Redis cannot be reached
+ * const registry = new ChannelRegistry({ broker });
+ */
+export class RedisBroker implements Broker {
+  /** Resolves once connected; rejects with `BROKER_UNAVAILABLE`, naming the server, when it cannot connect. */
+  readonly ready: Promise<void>;
+  readonly #server: string;
+  readonly #prefix: string;
+  readonly #trim: string[];
+  readonly #maxAge: number | undefined;
+  readonly #commands: RedisClientType;
+  readonly #ownsCommands: boolean;
+  readonly #reader: RedisClientType;
+  readonly #feeds = new Map<string, ChannelFeed>();
+  /** Bumped when the set of channels read changes; the read under way used `#readingGeneration`. */
+  #generation = 0;
+  #readingGeneration: number | undefined;
+  #readerId: number | undefined;
+  /** Set when the reader lost its connection: on its return, check what Redis trimmed meanwhile. */
+  #checkForLoss = false;
+  #wakeReader: (() => void) | undefined;
+  #closed = false;
+  #readLoop: Promise<void> | undefined;
+
+  /** @throws {@link SseError} `INVALID_OPTION` for a history size below 1 or an invalid age. */
+  constructor(options: RedisBrokerOptions = {}) {
+    const { size = 1000, maxAge } = options.history ?? {};
+    if (!(Number.isSafeInteger(size) && size >= 1) || !(maxAge === undefined || maxAge > 0)) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `history { size: ${size}, maxAge: ${maxAge} } needs a whole size of 1 or more (the Redis stream carries the events) and a positive maxAge.`,
+      );
+    }
+    this.#prefix = options.prefix ?? 'ssekit:';
+    this.#trim = ['MAXLEN', '~', String(size)];
+    this.#maxAge = maxAge;
+    let connected = false;
+    const reconnectStrategy = (retries: number, cause: Error) =>
+      // At start-up a refusal is an answer; once connected, outages are waited out.
+      connected ? Math.min(50 * 2 ** retries, 2_000) : cause;
+    if (options.client) {
+      this.#commands = options.client;
+      this.#ownsCommands = false;
+      this.#server = String(options.client.options?.url ?? 'the given client');
+    } else {
+      this.#server = options.url ?? 'redis://127.0.0.1:6379';
+      this.#commands = createClient({ url: this.#server, disableOfflineQueue: true, socket: { reconnectStrategy } });
+      this.#ownsCommands = true;
+    }
+    this.#reader = this.#commands.duplicate({ disableOfflineQueue: true, socket: { reconnectStrategy } });
+    // Errors are handled where commands fail; without a listener they would crash the process.
+    this.#reader.on('error', () => {});
+    this.#reader.on('ready', () => {
+      this.#readerId = undefined;
+    });
+    if (this.#ownsCommands) this.#commands.on('error', () => {});
+
+    const connect = async (client: RedisClientType) => {
+      if (!client.isOpen) await client.connect();
+    };
+    this.ready = Promise.all([connect(this.#commands), connect(this.#reader)]).then(
+      () => {
+        connected = true;
+      },
+      (cause: unknown) => {
+        if (this.#reader.isOpen) this.#reader.destroy();
+        if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
+        throw new SseError('BROKER_UNAVAILABLE', `cannot connect to Redis at ${this.#server}.`, { cause });
+      },
+    );
+    this.ready.catch(() => {}); // the caller sees it through `ready` or the first call
+  }
+
+  /** Appends the event to the channel's Redis stream; resolves with its stream id. */
+  async publish(channel: string, event: BrokerEvent): Promise<string> {
+    if (this.#closed) throw new SseError('REGISTRY_CLOSED', 'the broker is closed.');
+    if (event.id !== undefined) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `RedisBroker assigns event ids (Redis stream ids, one order for every instance); publish without an id (got "${event.id}").`,
+      );
+    }
+    await this.ready;
+    const key = this.#prefix + channel;
+    const fields = event.event === undefined ? ['d', event.data] : ['e', event.event, 'd', event.data];
+    const id = String(await this.#command(['XADD', key, ...this.#trim, '*', ...fields], 'publish to'));
+    if (this.#maxAge !== undefined) {
+      await this.#command(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)], 'trim history in');
+    }
+    return id;
+  }
+
+  async subscribe(
+    channel: string,
+    listener: (message: BrokerMessage) => void,
+    onLost?: () => void,
+  ): Promise<() => void> {
+    await this.ready;
+    if (this.#closed) return () => {};
+    let feed = this.#feeds.get(channel);
+    if (!feed) {
+      const key = this.#prefix + channel;
+      // Live from here: every message after the stream's last id now is read and delivered.
+      const info = await this.#info(key);
+      const cursor = info?.['last-generated-id'] ?? '0-0';
+      const position = info?.['entries-added'] ?? 0;
+      feed = this.#feeds.get(channel) ?? { key, cursor, position, listeners: new Set(), onLost: new Set() };
+      if (!this.#feeds.has(channel)) {
+        this.#feeds.set(channel, feed);
+        this.#channelsChanged();
+      }
+    }
+    const subscribed = feed;
+    subscribed.listeners.add(listener);
+    if (onLost) subscribed.onLost.add(onLost);
+    return () => {
+      subscribed.listeners.delete(listener);
+      if (onLost) subscribed.onLost.delete(onLost);
+      if (subscribed.listeners.size > 0 || this.#feeds.get(channel) !== subscribed) return;
+      this.#feeds.delete(channel);
+      this.#channelsChanged();
+    };
+  }
+
+  async replay(channel: string, lastEventId: string): Promise<Replay> {
+    await this.ready;
+    const key = this.#prefix + channel;
+    const info = STREAM_ID.test(lastEventId) ? await this.#info(key) : undefined;
+    const newest = info?.['last-generated-id'] ?? '0-0';
+    if (!info || compareIds(lastEventId, newest) > 0) return { found: false, reason: 'unknown' };
+    // Up to date, however much history is left: nothing to send and nothing lost.
+    if (compareIds(lastEventId, newest) === 0) return { found: true, messages: [] };
+    const first = info['first-entry']?.[0];
+    if (first === undefined || compareIds(lastEventId, first) < 0) {
+      // Before the oldest event kept: what followed it was trimmed, unless nothing ever was.
+      // (The one case read as a gap although none is: the last event trimmed was this one.)
+      return { found: false, reason: trimmed(info) > 0 ? 'expired' : 'unknown' };
+    }
+    const messages: BrokerMessage[] = [];
+    for (let after = lastEventId; ; ) {
+      const range = ['XRANGE', key, `(${after}`, '+', 'COUNT', String(REPLAY_PAGE)];
+      const page = (await this.#command(range, 'replay from')) as StreamEntry[];
+      for (const entry of page) messages.push(toMessage(entry));
+      if (page.length < REPLAY_PAGE) return { found: true, messages };
+      after = page[page.length - 1]?.[0] ?? after;
+    }
+  }
+
+  /** Orders two event ids of this broker: Redis stream ids, the same order on every instance. */
+  compareIds(a: string, b: string): number {
+    return compareIds(a, b);
+  }
+
+  /** Stops reading and closes the connections the broker opened (not a client it was given). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#feeds.clear();
+    this.#wakeReader?.();
+    if (this.#reader.isOpen) this.#reader.destroy();
+    await this.#readLoop;
+    if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
+  }
+
+  /** Sends a command on the command connection; a failure names the server and what was tried. */
+  async #command(args: string[], what: string): Promise<unknown> {
+    try {
+      return await this.#commands.sendCommand(args);
+    } catch (cause) {
+      if (String(cause).includes('no such key')) throw cause;
+      throw new SseError('BROKER_UNAVAILABLE', `could not ${what} Redis at ${this.#server}.`, { cause });
+    }
+  }
+
+  async #info(key: string): Promise<StreamInfo | undefined> {
+    try {
+      return (await this.#command(['XINFO', 'STREAM', key], 'read a channel from')) as StreamInfo;
+    } catch (error) {
+      if (String(error).includes('no such key')) return undefined;
+      throw error;
+    }
+  }
+
+  #channelsChanged(): void {
+    this.#generation++;
+    this.#readLoop ??= this.#read();
+    this.#wakeReader?.();
+    void this.#interruptRead();
+  }
+
+  // A blocked XREAD reads the old set of channels until it returns: unblock it. The unblock
+  // may reach Redis before the read does, so it is repeated until the read has returned.
+  async #interruptRead(): Promise<void> {
+    for (let attempt = 0; attempt < 100 && !this.#closed; attempt++) {
+      const reading = this.#readingGeneration;
+      if (reading === undefined || reading === this.#generation || this.#readerId === undefined) return;
+      try {
+        await this.#commands.sendCommand(['CLIENT', 'UNBLOCK', String(this.#readerId)]);
+      } catch {
+        return; // Redis is away; the read fails by itself.
+      }
+      await sleep(10);
+    }
+  }
+
+  async #read(): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      if (this.#feeds.size === 0) {
+        await new Promise<void>((resolve) => {
+          this.#wakeReader = resolve;
+        });
+        this.#wakeReader = undefined;
+        continue;
+      }
+      try {
+        this.#readerId ??= Number(await this.#reader.sendCommand(['CLIENT', 'ID']));
+        if (this.#checkForLoss) await this.#settleLosses();
+        const feeds = [...this.#feeds.values()];
+        this.#readingGeneration = this.#generation;
+        const reply = (await this.#reader.sendCommand([
+          'XREAD',
+          'COUNT',
+          String(READ_COUNT),
+          'BLOCK',
+          String(BLOCK_MS),
+          'STREAMS',
+          ...feeds.map((feed) => feed.key),
+          ...feeds.map((feed) => feed.cursor),
+        ])) as Record<string, StreamEntry[]> | null;
+        this.#readingGeneration = undefined;
+        failures = 0;
+        if (reply) this.#deliver(feeds, reply);
+      } catch {
+        this.#readingGeneration = undefined;
+        if (this.#closed) return;
+        // The connection is gone or going; node-redis reconnects. Check for trimmed events then.
+        this.#checkForLoss = true;
+        await sleep(Math.min(50 * 2 ** failures++, 1_000));
+      }
+    }
+  }
+
+  #deliver(feeds: ChannelFeed[], reply: Record<string, StreamEntry[]>): void {
+    for (const feed of feeds) {
+      const entries = reply[feed.key];
+      if (!entries || this.#feeds.get(feed.key.slice(this.#prefix.length)) !== feed) continue;
+      for (const entry of entries) {
+        feed.cursor = entry[0];
+        feed.position++;
+        const message = toMessage(entry);
+        for (const listener of feed.listeners) listener(message);
+      }
+      // A full batch means this instance is behind: make sure Redis kept what is next.
+      if (entries.length === READ_COUNT) this.#checkForLoss = true;
+    }
+  }
+
+  // Events trimmed before this instance delivered them cannot be delivered in order: tell
+  // the channels, whose clients then resume through history, and go on from the newest.
+  async #settleLosses(): Promise<void> {
+    for (const feed of this.#feeds.values()) {
+      const info = await this.#info(feed.key);
+      if (!info || trimmed(info) <= feed.position) continue;
+      feed.cursor = info['last-generated-id'];
+      feed.position = info['entries-added'];
+      for (const onLost of feed.onLost) onLost();
+    }
+    this.#checkForLoss = false;
+  }
+}
