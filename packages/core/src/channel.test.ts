@@ -3,7 +3,9 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it, vi } from 'vitest';
 import {
   type Broker,
+  type BrokerMessage,
   ChannelRegistry,
+  createBrokerMessage,
   createWebSink,
   GAP_EVENT,
   MemoryBroker,
@@ -114,6 +116,38 @@ describe('Channel.subscribe', () => {
     published.push(await news.publish('4'));
     await flush();
     expect(ids(late.text())).toEqual(published.slice(1));
+  });
+
+  it('sends nothing a client has when an ordering broker lags, and sends clients away when it lost events', async () => {
+    const memory = new MemoryBroker();
+    let liveFeed!: (message: BrokerMessage) => void;
+    let lose!: () => void;
+    // A broker whose live feed the test can hold back, as a networked broker's can lag.
+    const broker: Broker = {
+      publish: (channel, event) => memory.publish(channel, event),
+      replay: (channel, id) => memory.replay(channel, id),
+      close: () => memory.close(),
+      subscribe(channel, listener, onLost) {
+        liveFeed = listener;
+        lose = onLost ?? (() => {});
+        return memory.subscribe(channel, listener);
+      },
+      compareIds: (a, b) => Number(a.split('-')[1]) - Number(b.split('-')[1]),
+    };
+    const news = new ChannelRegistry({ broker }).channel('news');
+    const published = [await news.publish('0'), await news.publish('1'), await news.publish('2')];
+    const c = client({ lastEventId: published[0] }).read();
+    news.subscribe(c.stream);
+    await flush();
+    // The live feed catches up late, with events the client has already.
+    for (const [n, id] of published.entries()) liveFeed(createBrokerMessage(id, undefined, String(n)));
+    published.push(await news.publish('3'));
+    await flush();
+    expect(ids(c.text())).toEqual(published.slice(1));
+    lose();
+    await flush();
+    expect(c.stream.closed).toBe(true);
+    expect(c.text()).toMatch(/retry: \d+\n\n$/);
   });
 
   it('applies the filter to replayed and live events', async () => {

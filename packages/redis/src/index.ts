@@ -46,7 +46,7 @@ const BLOCK_MS = 5_000;
 const READ_COUNT = 500;
 const REPLAY_PAGE = 1_000;
 // Canonical, as Redis writes them (no leading zeros), so that ids compare as text.
-const STREAM_ID = /^(0|[1-9]\d*)-(0|[1-9]\d*)$/;
+const STREAM_ID = /^(0|[1-9]\d{0,18})-(0|[1-9]\d{0,18})$/;
 
 /** Compares two whole numbers written without leading zeros, of any size. */
 const compareDigits = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
@@ -83,6 +83,31 @@ function toMessage([id, fields]: StreamEntry): BrokerMessage {
     else if (fields[i] === 'd') data = fields[i + 1] ?? '';
   }
   return createBrokerMessage(id, event, data);
+}
+
+/** A Redis URL fit for an error message: without its password. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** A reply that RESP3 gives as a map and RESP2 as a flat list of keys and values. */
+function toRecord<T>(reply: unknown): T {
+  if (!Array.isArray(reply)) return reply as T;
+  const record: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < reply.length; i += 2) record[String(reply[i])] = reply[i + 1];
+  return record as T;
+}
+
+/** XREAD's reply, a map of stream to entries in RESP3 and a list of pairs in RESP2. */
+function readReply(reply: unknown): Record<string, StreamEntry[]> {
+  if (!Array.isArray(reply)) return (reply ?? {}) as Record<string, StreamEntry[]>;
+  return Object.fromEntries(reply as [string, StreamEntry[]][]);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -128,10 +153,13 @@ export class RedisBroker implements Broker {
   /** @throws {@link SseError} `INVALID_OPTION` for a history size below 1 or an invalid age. */
   constructor(options: RedisBrokerOptions = {}) {
     const { size = 1000, maxAge } = options.history ?? {};
-    if (!(Number.isSafeInteger(size) && size >= 1) || !(maxAge === undefined || maxAge > 0)) {
+    if (
+      !(Number.isSafeInteger(size) && size >= 1) ||
+      !(maxAge === undefined || (Number.isSafeInteger(maxAge) && maxAge > 0 && maxAge <= 2 ** 31 - 1))
+    ) {
       throw new SseError(
         'INVALID_OPTION',
-        `history { size: ${size}, maxAge: ${maxAge} } needs a whole size of 1 or more (the Redis stream carries the events) and a positive maxAge.`,
+        `history { size: ${size}, maxAge: ${maxAge} } needs a whole size of 1 or more (the Redis stream carries the events) and a whole maxAge from 1 to 2^31-1 ms.`,
       );
     }
     this.#prefix = options.prefix ?? 'ssekit:';
@@ -144,13 +172,19 @@ export class RedisBroker implements Broker {
     if (options.client) {
       this.#commands = options.client;
       this.#ownsCommands = false;
-      this.#server = String(options.client.options?.url ?? 'the given client');
+      this.#server = withoutPassword(options.client.options?.url ?? 'the given client');
     } else {
-      this.#server = options.url ?? 'redis://127.0.0.1:6379';
-      this.#commands = createClient({ url: this.#server, disableOfflineQueue: true, socket: { reconnectStrategy } });
+      const url = options.url ?? 'redis://127.0.0.1:6379';
+      this.#server = withoutPassword(url);
+      this.#commands = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy } });
       this.#ownsCommands = true;
     }
-    this.#reader = this.#commands.duplicate({ disableOfflineQueue: true, socket: { reconnectStrategy } });
+    // The reader keeps the client's address, TLS and credentials; its socket options are
+    // merged, not replaced, since duplicate() takes `socket` as a whole.
+    const socket = { ...this.#commands.options?.socket, reconnectStrategy } as NonNullable<
+      Parameters<RedisClientType['duplicate']>[0]
+    >['socket'];
+    this.#reader = this.#commands.duplicate({ disableOfflineQueue: true, socket });
     // Errors are handled where commands fail; without a listener they would crash the process.
     this.#reader.on('error', () => {});
     this.#reader.on('ready', () => {
@@ -161,16 +195,19 @@ export class RedisBroker implements Broker {
     const connect = async (client: RedisClientType) => {
       if (!client.isOpen) await client.connect();
     };
-    this.ready = Promise.all([connect(this.#commands), connect(this.#reader)]).then(
-      () => {
-        connected = true;
-      },
-      (cause: unknown) => {
-        if (this.#reader.isOpen) this.#reader.destroy();
-        if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
-        throw new SseError('BROKER_UNAVAILABLE', `cannot connect to Redis at ${this.#server}.`, { cause });
-      },
-    );
+    this.ready = Promise.all([connect(this.#commands), connect(this.#reader)])
+      .then(() => this.#checkVersion())
+      .then(
+        () => {
+          connected = true;
+        },
+        (cause: unknown) => {
+          if (this.#reader.isOpen) this.#reader.destroy();
+          if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
+          if (cause instanceof SseError) throw cause;
+          throw new SseError('BROKER_UNAVAILABLE', `cannot connect to Redis at ${this.#server}.`, { cause });
+        },
+      );
     this.ready.catch(() => {}); // the caller sees it through `ready` or the first call
   }
 
@@ -188,7 +225,9 @@ export class RedisBroker implements Broker {
     const fields = event.event === undefined ? ['d', event.data] : ['e', event.event, 'd', event.data];
     const id = String(await this.#command(['XADD', key, ...this.#trim, '*', ...fields], 'publish to'));
     if (this.#maxAge !== undefined) {
-      await this.#command(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)], 'trim history in');
+      // The event is stored: a failed trim must not report it refused (the next one trims).
+      // Ages are by this instance's clock, which stream ids (Redis's clock) should be close to.
+      this.#commands.sendCommand(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)]).catch(() => {});
     }
     return id;
   }
@@ -233,20 +272,32 @@ export class RedisBroker implements Broker {
     if (!info || compareIds(lastEventId, newest) > 0) return { found: false, reason: 'unknown' };
     // Up to date, however much history is left: nothing to send and nothing lost.
     if (compareIds(lastEventId, newest) === 0) return { found: true, messages: [] };
-    const first = info['first-entry']?.[0];
-    if (first === undefined || compareIds(lastEventId, first) < 0) {
-      // Before the oldest event kept: what followed it was trimmed, unless nothing ever was.
-      // (The one case read as a gap although none is: the last event trimmed was this one.)
-      return { found: false, reason: trimmed(info) > 0 ? 'expired' : 'unknown' };
-    }
+    // From the client's own event, inclusive: if it is still there, so is all that follows,
+    // since Redis trims from the oldest end; checked in the same read, so no trim slips between.
     const messages: BrokerMessage[] = [];
-    for (let after = lastEventId; ; ) {
-      const range = ['XRANGE', key, `(${after}`, '+', 'COUNT', String(REPLAY_PAGE)];
-      const page = (await this.#command(range, 'replay from')) as StreamEntry[];
+    let range = ['XRANGE', key, lastEventId, '+', 'COUNT', String(REPLAY_PAGE + 1)];
+    let page = (await this.#command(range, 'replay from')) as StreamEntry[];
+    if (page[0]?.[0] !== lastEventId) return { found: false, reason: await this.#missing(key, lastEventId) };
+    page = page.slice(1);
+    for (;;) {
       for (const entry of page) messages.push(toMessage(entry));
-      if (page.length < REPLAY_PAGE) return { found: true, messages };
-      after = page[page.length - 1]?.[0] ?? after;
+      const last = page[page.length - 1]?.[0];
+      if (page.length < REPLAY_PAGE || last === undefined) return { found: true, messages };
+      range = ['XRANGE', key, `(${last}`, '+', 'COUNT', String(REPLAY_PAGE)];
+      page = (await this.#command(range, 'replay from')) as StreamEntry[];
     }
+  }
+
+  /**
+   * Why an id is not in the stream: older than every event kept, once some were trimmed, it
+   * is `expired` (conservative: it may have been the very last one trimmed); else the stream
+   * never had it.
+   */
+  async #missing(key: string, lastEventId: string): Promise<'expired' | 'unknown'> {
+    const info = await this.#info(key);
+    if (!info || trimmed(info) === 0) return 'unknown';
+    const first = info['first-entry']?.[0];
+    return first === undefined || compareIds(lastEventId, first) < 0 ? 'expired' : 'unknown';
   }
 
   /** Orders two event ids of this broker: Redis stream ids, the same order on every instance. */
@@ -277,10 +328,19 @@ export class RedisBroker implements Broker {
 
   async #info(key: string): Promise<StreamInfo | undefined> {
     try {
-      return (await this.#command(['XINFO', 'STREAM', key], 'read a channel from')) as StreamInfo;
+      return toRecord<StreamInfo>(await this.#command(['XINFO', 'STREAM', key], 'read a channel from'));
     } catch (error) {
       if (String(error).includes('no such key')) return undefined;
       throw error;
+    }
+  }
+
+  // Loss detection counts entries (`entries-added`, Redis 7): older servers cannot tell a gap.
+  async #checkVersion(): Promise<void> {
+    const info = String(await this.#commands.sendCommand(['INFO', 'server']));
+    const major = Number(/redis_version:(\d+)/.exec(info)?.[1]);
+    if (major < 7) {
+      throw new SseError('BROKER_UNAVAILABLE', `RedisBroker needs Redis 7 or newer; ${this.#server} runs ${major}.`);
     }
   }
 
@@ -321,7 +381,7 @@ export class RedisBroker implements Broker {
         if (this.#checkForLoss) await this.#settleLosses();
         const feeds = [...this.#feeds.values()];
         this.#readingGeneration = this.#generation;
-        const reply = (await this.#reader.sendCommand([
+        const reply = await this.#reader.sendCommand([
           'XREAD',
           'COUNT',
           String(READ_COUNT),
@@ -330,10 +390,10 @@ export class RedisBroker implements Broker {
           'STREAMS',
           ...feeds.map((feed) => feed.key),
           ...feeds.map((feed) => feed.cursor),
-        ])) as Record<string, StreamEntry[]> | null;
+        ]);
         this.#readingGeneration = undefined;
         failures = 0;
-        if (reply) this.#deliver(feeds, reply);
+        if (reply) await this.#deliver(feeds, readReply(reply));
       } catch {
         this.#readingGeneration = undefined;
         if (this.#closed) return;
@@ -344,31 +404,50 @@ export class RedisBroker implements Broker {
     }
   }
 
-  #deliver(feeds: ChannelFeed[], reply: Record<string, StreamEntry[]>): void {
-    for (const feed of feeds) {
-      const entries = reply[feed.key];
-      if (!entries || this.#feeds.get(feed.key.slice(this.#prefix.length)) !== feed) continue;
-      for (const entry of entries) {
+  async #deliver(feeds: ChannelFeed[], reply: Record<string, StreamEntry[]>): Promise<void> {
+    const read = feeds.filter((feed) => reply[feed.key]?.length);
+    // What Redis trimmed before this read was not in it: a batch after a gap is not delivered
+    // as if it followed on. (A trim just after the read can cost a needless resume, no event.)
+    const infos = await Promise.all(read.map((feed) => this.#info(feed.key)));
+    for (const [i, feed] of read.entries()) {
+      if (this.#feeds.get(feed.key.slice(this.#prefix.length)) !== feed) continue;
+      if (this.#lost(feed, infos[i])) continue;
+      for (const entry of reply[feed.key] ?? []) {
         feed.cursor = entry[0];
         feed.position++;
         const message = toMessage(entry);
-        for (const listener of feed.listeners) listener(message);
+        for (const listener of feed.listeners) {
+          try {
+            listener(message);
+          } catch (error) {
+            console.error('[ssekit] a RedisBroker listener failed:', error);
+          }
+        }
       }
-      // A full batch means this instance is behind: make sure Redis kept what is next.
-      if (entries.length === READ_COUNT) this.#checkForLoss = true;
     }
   }
 
-  // Events trimmed before this instance delivered them cannot be delivered in order: tell
-  // the channels, whose clients then resume through history, and go on from the newest.
+  /**
+   * Whether events after `feed`'s cursor are gone (trimmed, or the stream itself deleted or
+   * lost by a Redis restart without persistence). If so, the channel is told, and reading goes
+   * on from the newest event: its clients resume through history, which signals the gap.
+   */
+  #lost(feed: ChannelFeed, info: StreamInfo | undefined): boolean {
+    const added = info?.['entries-added'] ?? 0;
+    const gone = info ? trimmed(info) > feed.position || added < feed.position : feed.position > 0;
+    if (!gone) return false;
+    feed.cursor = info?.['last-generated-id'] ?? '0-0';
+    feed.position = added;
+    for (const onLost of feed.onLost) onLost();
+    return true;
+  }
+
+  // After the reader's connection came back, a channel with nothing new to read would show no
+  // gap in a batch: check every channel once.
   async #settleLosses(): Promise<void> {
-    for (const feed of this.#feeds.values()) {
-      const info = await this.#info(feed.key);
-      if (!info || trimmed(info) <= feed.position) continue;
-      feed.cursor = info['last-generated-id'];
-      feed.position = info['entries-added'];
-      for (const onLost of feed.onLost) onLost();
-    }
+    const feeds = [...this.#feeds.values()];
+    const infos = await Promise.all(feeds.map((feed) => this.#info(feed.key)));
+    for (const [i, feed] of feeds.entries()) this.#lost(feed, infos[i]);
     this.#checkForLoss = false;
   }
 }
