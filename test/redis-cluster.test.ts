@@ -55,8 +55,13 @@ function client(home: number) {
     },
   });
   source.addEventListener('instance', (event) => instances.push(event.data));
-  source.onmessage = (event) => received.push({ id: event.lastEventId, text: JSON.parse(event.data).text });
-  return { source, received, instances, home };
+  let warmedUp = false;
+  source.onmessage = (event) => {
+    const { text } = JSON.parse(event.data) as { text: string };
+    if (text === 'warm-up') warmedUp = true;
+    else received.push({ id: event.lastEventId, text });
+  };
+  return { source, received, instances, home, warmedUp: () => warmedUp };
 }
 
 /** Publishes `text` on the `n`th instance that is up, retrying until Redis acknowledges it. */
@@ -84,11 +89,13 @@ async function publish(n: number, text: string, refusals: { count: number }): Pr
 describe('three processes on one Redis', () => {
   it('deliver every event once, in one order, through an instance crash and a Redis restart', async () => {
     const clients = NAMES.flatMap((_, home) => Array.from({ length: CLIENTS_PER_INSTANCE }, () => client(home)));
-    await Promise.all(
-      clients.map(({ source }) => new Promise((resolve) => source.addEventListener('instance', resolve))),
-    );
-    const acknowledged: string[] = [];
     const refusals = { count: 0 };
+    // A stream's subscription is live once an event reaches it: warm up until all have one.
+    for (let n = 0; !clients.every(({ warmedUp }) => warmedUp()); n++) {
+      await publish(n, 'warm-up', refusals);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const acknowledged: string[] = [];
     let refusedWhileRedisWasDown = 0;
     for (let i = 0; i < EVENTS; i++) {
       if (i === 50) {
