@@ -30,9 +30,12 @@ const vitestOk = run('tests', bin('vitest'), [
   ...process.argv.slice(2),
 ]);
 
-// Every benchmark variant and scenario, small and once: catches a broken bench or an ssekit
-// that loses events under load. Figures from it mean nothing; `pnpm bench` measures.
+// Every benchmark variant and scenario, small and once, and the Redis latency bench: catches
+// a broken bench or an ssekit that loses events under load. Figures from them mean nothing;
+// `pnpm bench` and `pnpm bench:redis` measure.
 if (!run('bench (quick)', bin('tsx'), ['bench/src/run.ts', '--quick'])) failedChecks.push('bench:quick');
+const redisQuick = ['bench/src/redis-latency.ts', '--streams', '50', '--events', '20', '--rate', '50', '--runs', '1'];
+if (!run('bench redis (quick)', bin('tsx'), redisQuick)) failedChecks.push('bench:redis');
 
 let passed = 0;
 let failed = 0;
