@@ -106,6 +106,18 @@ describe('Channel.publish', () => {
   });
 });
 
+describe('Channel.publish limits', () => {
+  it('refuses data over maxEventBytes at the call site, counting UTF-8 bytes', async () => {
+    const news = new ChannelRegistry({ maxEventBytes: 12 }).channel('news');
+    await expect(news.publish('x'.repeat(12))).resolves.toBeTypeOf('string');
+    expect(() => news.publish('é'.repeat(7))).toThrow(expect.objectContaining({ code: 'EVENT_TOO_LARGE' }));
+    expect(() => news.publish({ text: 'abcdefghij' })).toThrow(expect.objectContaining({ code: 'EVENT_TOO_LARGE' }));
+    expect(() => new ChannelRegistry({ maxEventBytes: 0 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
+    );
+  });
+});
+
 describe('Channel.subscribe', () => {
   it('replays the events after Last-Event-ID, then goes on live', async () => {
     const news = new ChannelRegistry().channel('news');

@@ -1,7 +1,13 @@
 import { type Broker, type BrokerMessage, type HistoryOptions, MemoryBroker, type Replay } from './broker.js';
 import { SseError } from './errors.js';
 import { checkEventName, checkId, encode, jsonSerializer, type Serializer, serialize } from './format.js';
-import type { EventMap, MessageData, SseStream } from './stream.js';
+import {
+  checkMaxEventBytes,
+  DEFAULT_MAX_EVENT_BYTES,
+  type EventMap,
+  type MessageData,
+  type SseStream,
+} from './stream.js';
 
 /**
  * The event a subscriber receives, before any live event, when its `Last-Event-ID` cannot be
@@ -11,6 +17,20 @@ import type { EventMap, MessageData, SseStream } from './stream.js';
  * `source.addEventListener('ssekit-gap', reload)`.
  */
 export const GAP_EVENT = 'ssekit-gap';
+
+const utf8 = new TextEncoder();
+
+// UTF-8 takes one to three bytes per UTF-16 code unit: only encode when that cannot tell.
+function checkEventSize(text: string, maxEventBytes: number, channel: string): void {
+  if (text.length * 3 <= maxEventBytes) return;
+  const bytes = utf8.encode(text).byteLength;
+  if (bytes > maxEventBytes) {
+    throw new SseError(
+      'EVENT_TOO_LARGE',
+      `channel "${channel}": event data of ${bytes} bytes is over maxEventBytes (${maxEventBytes}); nothing was published.`,
+    );
+  }
+}
 
 /** An event as a subscriber's filter sees it. */
 export interface ChannelMessage {
@@ -47,6 +67,11 @@ export interface ChannelRegistryOptions {
   /** Turns non-string data into text, once per publish. Default `JSON.stringify`. */
   serializer?: Serializer;
   /**
+   * Largest event data `publish` accepts, in UTF-8 bytes once serialized; a larger one
+   * throws `EVENT_TOO_LARGE` and is not published. Default 1 048 576 (1 MiB).
+   */
+  maxEventBytes?: number;
+  /**
    * Range, in ms, of the reconnection delay each client is told when the registry closes;
    * each client gets a random one, so they do not all come back at once. Default 1 000–5 000.
    */
@@ -81,6 +106,7 @@ interface Subscriber {
 interface ChannelOwner {
   readonly broker: Broker;
   readonly serializer: Serializer;
+  readonly maxEventBytes: number;
   readonly closed: boolean;
   endWithRetryHint(stream: SseStream<never>): void;
   report(error: unknown, channel: string): void;
@@ -124,8 +150,8 @@ export class Channel<Events extends object = EventMap> {
    * Publishes one event to every subscriber, on every process the broker reaches, and to
    * history. Resolves with its id once the broker has it.
    *
-   * @throws {@link SseError} at once for an invalid name or id, `undefined` data, or data the
-   * serializer cannot handle. The promise rejects when the registry is closed or the broker
+   * @throws {@link SseError} at once for an invalid name or id, `undefined` data, data the
+   * serializer cannot handle, or data over `maxEventBytes`. The promise rejects when the registry is closed or the broker
    * cannot take the event.
    */
   publish<K extends keyof Events & string>(data: Events[K], options: PublishOptions & { event: K }): Promise<string>;
@@ -137,6 +163,7 @@ export class Channel<Events extends object = EventMap> {
     const event = options?.event === undefined ? undefined : checkEventName(options.event);
     const id = options?.id === undefined ? undefined : checkId(options.id);
     const text = typeof data === 'string' ? data : serialize(data, this.#owner.serializer);
+    checkEventSize(text, this.#owner.maxEventBytes, this.name);
     if (this.#owner.closed) {
       return Promise.reject(new SseError('REGISTRY_CLOSED', `channel "${this.name}": the registry is closed.`));
     }
@@ -282,8 +309,9 @@ export class ChannelRegistry {
   readonly #owner: ChannelOwner;
   #closing: Promise<void> | undefined;
 
-  /** @throws {@link SseError} `INVALID_OPTION` for a `closeRetry` range that is not one. */
+  /** @throws {@link SseError} `INVALID_OPTION` for a `closeRetry` range or `maxEventBytes` that is not one. */
   constructor(options: ChannelRegistryOptions = {}) {
+    checkMaxEventBytes(options.maxEventBytes);
     const { min = 1000, max = 5000 } = options.closeRetry ?? {};
     if (!(Number.isSafeInteger(min) && Number.isSafeInteger(max) && min >= 0 && max >= min)) {
       throw new SseError(
@@ -296,6 +324,7 @@ export class ChannelRegistry {
     this.#owner = {
       broker: options.broker ?? new MemoryBroker({ history: options.history }),
       serializer: options.serializer ?? jsonSerializer,
+      maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
       get closed() {
         return registry.closed;
       },

@@ -5,6 +5,7 @@
  * - `INVALID_ID`: an id contains CR, LF or NUL.
  * - `INVALID_RETRY`: a retry is not a non-negative safe integer.
  * - `INVALID_DATA`: a stream was asked to send `undefined` as data.
+ * - `EVENT_TOO_LARGE`: an event is over `maxEventBytes` once encoded.
  * - `SERIALIZE_FAILED`: the serializer threw or did not return a string.
  * - `INVALID_OPTION`: an option of a stream or sink is out of range.
  * - `REGISTRY_CLOSED`: a publish after `ChannelRegistry.close()`.
@@ -18,6 +19,7 @@ export type SseErrorCode =
   | 'INVALID_ID'
   | 'INVALID_RETRY'
   | 'INVALID_DATA'
+  | 'EVENT_TOO_LARGE'
   | 'SERIALIZE_FAILED'
   | 'INVALID_OPTION'
   | 'REGISTRY_CLOSED'

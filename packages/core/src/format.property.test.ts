@@ -1,7 +1,17 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encode, encodeComment, type SseEvent } from './index.js';
+import {
+  ChannelRegistry,
+  createWebSink,
+  encode,
+  encodeComment,
+  GAP_EVENT,
+  MAX_LAST_EVENT_ID_LENGTH,
+  readLastEventId,
+  type SseEvent,
+  SseStream,
+} from './index.js';
 
 /** What a client reads back: the format has no way to carry CR, so every line break arrives as LF. */
 const asRead = (data: string) => data.replace(/\r\n?/g, '\n');
@@ -80,5 +90,46 @@ describe('encode, read back by eventsource-parser', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('Last-Event-ID from a client, whatever it sends', () => {
+  // Anything a query string can carry, percent-encoded, at lengths around the bound.
+  const anyText = fc.oneof(
+    text,
+    fc.string({ unit: 'binary', maxLength: 300 }),
+    fc.string({ minLength: MAX_LAST_EVENT_ID_LENGTH - 2, maxLength: MAX_LAST_EVENT_ID_LENGTH + 2 }),
+  );
+
+  it('is read as a plausible id or not at all, and the gap event echoes it only escaped', async () => {
+    const registry = new ChannelRegistry();
+    await fc.assert(
+      fc.asyncProperty(anyText, fc.boolean(), async (sent, asHeader) => {
+        const id = asHeader
+          ? readLastEventId(sent, undefined)
+          : readLastEventId(undefined, `/events?lastEventId=${encodeURIComponent(sent)}`);
+        if (id !== undefined) {
+          expect(id.length).toBeLessThanOrEqual(MAX_LAST_EVENT_ID_LENGTH);
+          expect(id).not.toMatch(/[\0\r\n]/);
+        }
+        // An empty channel answers any id with the gap event: one event, nothing forged.
+        const sink = createWebSink(undefined, 1 << 20);
+        const stream = new SseStream(sink, { heartbeat: false, lastEventId: id });
+        registry.channel('empty').subscribe(stream);
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        stream.close();
+        const bytes = new Uint8Array(await new Response(sink.body).arrayBuffer());
+        const { events } = parse(bytes);
+        if (id === undefined) {
+          expect(events).toEqual([]);
+          return;
+        }
+        expect(events).toHaveLength(1);
+        expect(events[0]?.event).toBe(GAP_EVENT);
+        expect(JSON.parse(events[0]?.data ?? '')).toEqual({ lastEventId: id, reason: 'unknown' });
+      }),
+      { numRuns: 500 },
+    );
+    await registry.close();
   });
 });

@@ -20,12 +20,13 @@ export {
 export { type EndCode, endReason, SseError, type SseErrorCode } from './errors.js';
 export { type EncodeOptions, encode, encodeComment, jsonSerializer, type Serializer, type SseEvent } from './format.js';
 export { SSE_HEADERS } from './headers.js';
-export { readLastEventId } from './last-event-id.js';
+export { MAX_LAST_EVENT_ID_LENGTH, readLastEventId } from './last-event-id.js';
 export type { SseSink } from './sink.js';
 export {
   checkStreamOptions,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_EVENT_BYTES,
   type EventMap,
   type MessageData,
   type OverflowInfo,

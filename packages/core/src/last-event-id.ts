@@ -1,17 +1,37 @@
 /**
+ * The longest `Last-Event-ID` that is read, in UTF-16 code units. Ids that ssekit and its
+ * brokers assign are under 50; a longer one is ignored, never stored or echoed back.
+ */
+export const MAX_LAST_EVENT_ID_LENGTH = 256;
+
+// No id that a stream can send contains these (ssekit refuses them), so a client cannot
+// have seen one: such a value is forged, and ignored.
+const NOT_IN_AN_ID = /[\0\r\n]/;
+
+/**
  * The id the client last saw: the `Last-Event-ID` header that `EventSource` sends on
  * reconnect, or else a `lastEventId` query parameter, since a browser cannot set that header
- * on its first connection. Returns `undefined` when neither is present or both are empty.
+ * on its first connection. Returns `undefined` when neither is present or both are empty,
+ * and for a value no stream could have sent: longer than {@link MAX_LAST_EVENT_ID_LENGTH},
+ * or with NUL, CR or LF.
  *
  * @param header - the value of the `Last-Event-ID` request header, if any.
  * @param url - the request URL, absolute or just path and query.
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header
  */
 export function readLastEventId(header: string | null | undefined, url: string | undefined): string | undefined {
-  if (header) return decodeUtf8Header(header);
+  return plausibleId(header ? decodeUtf8Header(header) : fromQuery(url));
+}
+
+function fromQuery(url: string | undefined): string | undefined {
   const query = url?.indexOf('?') ?? -1;
   if (query === -1) return undefined;
   return new URLSearchParams(url?.slice(query + 1)).get('lastEventId') || undefined;
+}
+
+function plausibleId(id: string | undefined): string | undefined {
+  if (id === undefined || id.length > MAX_LAST_EVENT_ID_LENGTH || NOT_IN_AN_ID.test(id)) return undefined;
+  return id;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

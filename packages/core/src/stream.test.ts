@@ -4,6 +4,7 @@ import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   createResponse,
   createWebSink,
+  MAX_LAST_EVENT_ID_LENGTH,
   readLastEventId,
   SseError,
   type SseSink,
@@ -50,6 +51,17 @@ describe('SseStream', () => {
   it('opens with the retry hint when one is set', async () => {
     const { read } = open({ retry: 2500 });
     expect(await read()).toBe('retry: 2500\n\n');
+  });
+
+  it('refuses an event over maxEventBytes, as encoded, and writes nothing', async () => {
+    const { stream, read } = open({ maxEventBytes: 22 });
+    await read();
+    expect(stream.send('x'.repeat(14))).toBe(true); // "data: " + 14 + "\n\n": 22 bytes
+    expect(await read()).toBe(`data: ${'x'.repeat(14)}\n\n`);
+    expect(() => stream.send('x'.repeat(13), { id: 1 })).toThrow(expect.objectContaining({ code: 'EVENT_TOO_LARGE' }));
+    expect(stream.send('ok')).toBe(true);
+    expect(await read()).toBe('data: ok\n\n');
+    expect(() => open({ maxEventBytes: 1.5 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
   it('refuses invalid options before writing anything', () => {
@@ -477,6 +489,16 @@ describe('readLastEventId', () => {
     expect(readLastEventId('plain-42', undefined)).toBe('plain-42');
     // Not valid UTF-8: kept as it came.
     expect(readLastEventId('\u00e9', undefined)).toBe('\u00e9');
+  });
+
+  it('ignores an id no stream could have sent: too long, or with NUL, CR or LF', () => {
+    const longest = 'x'.repeat(MAX_LAST_EVENT_ID_LENGTH);
+    expect(readLastEventId(longest, undefined)).toBe(longest);
+    expect(readLastEventId(`${longest}x`, undefined)).toBeUndefined();
+    expect(readLastEventId(undefined, `/e?lastEventId=${longest}x`)).toBeUndefined();
+    expect(readLastEventId(undefined, '/e?lastEventId=1%0Adata:%20forged')).toBeUndefined();
+    expect(readLastEventId(undefined, '/e?lastEventId=1%00')).toBeUndefined();
+    expect(readLastEventId('1\r', undefined)).toBeUndefined();
   });
 
   it('falls back to the lastEventId query parameter, percent-decoded', () => {

@@ -72,6 +72,12 @@ export interface SseStreamOptions {
    */
   maxBufferedBytes?: number;
   /**
+   * Largest event `send` and `pipe` accept, in bytes as encoded (field names and line breaks
+   * included). A larger one throws `EVENT_TOO_LARGE` and nothing is written. Default 1 048 576
+   * (1 MiB). Comments and `writeFrame` are not checked.
+   */
+  maxEventBytes?: number;
+  /**
    * Policy when a frame does not fit in `maxBufferedBytes`: `'close'` (default) ends the
    * connection so the client reconnects with `Last-Event-ID` and history fills the gap;
    * `'drop'` drops the frame and `send` returns `false`. A function decides per case.
@@ -94,6 +100,8 @@ export interface SseStreamInit extends SseStreamOptions {
 
 /** Default of {@link SseStreamOptions.heartbeat}. */
 export const DEFAULT_HEARTBEAT_MS = 8_000;
+/** Default of {@link SseStreamOptions.maxEventBytes} and `ChannelRegistryOptions.maxEventBytes`. */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 /** Default of {@link SseStreamOptions.maxBufferedBytes}. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
 
@@ -121,7 +129,18 @@ export function checkStreamOptions(options: SseStreamOptions): void {
       `maxBufferedBytes ${String(maxBufferedBytes)} must be a number of bytes, 0 or more.`,
     );
   }
+  checkMaxEventBytes(options.maxEventBytes);
   if (retry !== undefined) checkRetry(retry);
+}
+
+/** Throws {@link SseError} `INVALID_OPTION` unless `maxEventBytes` is a whole number of bytes from 1. */
+export function checkMaxEventBytes(maxEventBytes: number | undefined): void {
+  if (maxEventBytes !== undefined && !(Number.isSafeInteger(maxEventBytes) && maxEventBytes > 0)) {
+    throw new SseError(
+      'INVALID_OPTION',
+      `maxEventBytes ${String(maxEventBytes)} must be a whole number of bytes, 1 or more.`,
+    );
+  }
 }
 
 /**
@@ -141,6 +160,7 @@ export class SseStream<Events extends object = EventMap> {
   readonly #sink: SseSink;
   readonly #serializer: Serializer;
   readonly #maxBufferedBytes: number;
+  readonly #maxEventBytes: number;
   readonly #onOverflow: NonNullable<SseStreamOptions['onOverflow']>;
   // Read on every write: a plain field, since reading `signal.aborted` costs a brand check.
   #closed = false;
@@ -170,6 +190,7 @@ export class SseStream<Events extends object = EventMap> {
     this.#sink = sink;
     this.#serializer = init.serializer ?? jsonSerializer;
     this.#maxBufferedBytes = init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#maxEventBytes = init.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     this.#onOverflow = init.onOverflow ?? 'close';
 
     if (sink.signal.aborted) {
@@ -214,8 +235,8 @@ export class SseStream<Events extends object = EventMap> {
    * stream has ended or the overflow policy dropped it. To pace a producer, `await drain()`.
    *
    * @throws {@link SseError} for an invalid name, id or retry, `undefined` data (clients
-   * dispatch no event without data; send `''` for an empty one), or data the serializer cannot
-   * handle; nothing is written then.
+   * dispatch no event without data; send `''` for an empty one), data the serializer cannot
+   * handle, or an event over `maxEventBytes`; nothing is written then.
    */
   send<K extends keyof Events & string>(data: Events[K], options: SendOptions & { event: K }): boolean;
   send(data: MessageData<Events>, options?: SendOptions & { event?: undefined }): boolean;
@@ -310,9 +331,16 @@ export class SseStream<Events extends object = EventMap> {
         'event data is undefined, and clients dispatch no event without data. Send a value, or an empty string for an empty event.',
       );
     }
-    return utf8.encode(
+    const frame = utf8.encode(
       formatEvent({ data, event: options?.event, id: options?.id, retry: options?.retry }, this.#serializer),
     );
+    if (frame.byteLength > this.#maxEventBytes) {
+      throw new SseError(
+        'EVENT_TOO_LARGE',
+        `an event of ${frame.byteLength} bytes is over maxEventBytes (${this.#maxEventBytes}); nothing was sent.`,
+      );
+    }
+    return frame;
   }
 
   #write(frame: Uint8Array): boolean {
