@@ -1,3 +1,5 @@
+import { SseError } from './errors.js';
+
 /**
  * The response headers of every event stream (invariant 6 of DESIGN.md).
  *
@@ -17,11 +19,72 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /**
- * @internal The response headers of a stream: `extra` (names lower-cased, so that no
- * runtime sends a header twice) overridden by {@link SSE_HEADERS}.
+ * Which other origins may read a stream: what a cross-origin `EventSource` needs. The
+ * browser sends no preflight for it (a GET with no custom header), so the stream's own
+ * response carries the answer.
  */
-export function streamHeaders(extra: Record<string, string> | undefined): Record<string, string> {
+export interface CorsOptions {
+  /**
+   * The origins allowed, exactly as browsers send them (`https://app.example`): one, a list,
+   * or a function of the request's `Origin`. `'*'` allows any origin, but never with
+   * `credentials`.
+   */
+  origin: string | readonly string[] | ((origin: string) => boolean);
+  /**
+   * Allows `new EventSource(url, { withCredentials: true })`, which sends cookies: the
+   * allowed origin is echoed (never `*`) with `Access-Control-Allow-Credentials: true`.
+   */
+  credentials?: boolean;
+}
+
+/** @internal Throws {@link SseError} `INVALID_OPTION` for a CORS policy browsers would refuse. */
+export function checkCors(cors: CorsOptions | undefined): void {
+  if (cors === undefined) return;
+  const { origin } = cors;
+  const valid =
+    typeof origin === 'function' ||
+    (typeof origin === 'string' && origin !== '') ||
+    (Array.isArray(origin) && origin.every((entry) => typeof entry === 'string'));
+  if (!valid) {
+    throw new SseError('INVALID_OPTION', 'cors.origin must be an origin, a list of origins, a function, or "*".');
+  }
+  if (cors.credentials && (origin === '*' || (Array.isArray(origin) && origin.includes('*')))) {
+    throw new SseError(
+      'INVALID_OPTION',
+      'cors: browsers refuse "*" with credentials; list the origins allowed, or pass a function.',
+    );
+  }
+}
+
+function corsHeaders(cors: CorsOptions, origin: string | undefined): Record<string, string> {
+  if (cors.origin === '*') return { 'access-control-allow-origin': '*' };
+  // The answer depends on the request's Origin: caches must keep one per origin.
+  const headers: Record<string, string> = { vary: 'Origin' };
+  if (origin === undefined) return headers;
+  const allowed =
+    typeof cors.origin === 'function'
+      ? cors.origin(origin)
+      : typeof cors.origin === 'string'
+        ? cors.origin === origin
+        : cors.origin.includes(origin) || cors.origin.includes('*');
+  if (!allowed) return headers;
+  headers['access-control-allow-origin'] = origin;
+  if (cors.credentials) headers['access-control-allow-credentials'] = 'true';
+  return headers;
+}
+
+/**
+ * @internal The response headers of a stream: `extra` (names lower-cased, so that no
+ * runtime sends a header twice), then the CORS answer for the request's `origin`, overridden
+ * by {@link SSE_HEADERS}.
+ */
+export function streamHeaders(
+  extra: Record<string, string> | undefined,
+  cors?: CorsOptions,
+  origin?: string,
+): Record<string, string> {
   const headers: Record<string, string> = {};
   if (extra) for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
+  if (cors) Object.assign(headers, corsHeaders(cors, origin));
   return Object.assign(headers, SSE_HEADERS);
 }

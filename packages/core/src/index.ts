@@ -19,7 +19,7 @@ export {
 } from './channel.js';
 export { type EndCode, endReason, SseError, type SseErrorCode } from './errors.js';
 export { type EncodeOptions, encode, encodeComment, jsonSerializer, type Serializer, type SseEvent } from './format.js';
-export { SSE_HEADERS } from './headers.js';
+export { type CorsOptions, SSE_HEADERS } from './headers.js';
 export { MAX_LAST_EVENT_ID_LENGTH, readLastEventId } from './last-event-id.js';
 export type { SseSink } from './sink.js';
 export {

@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
+  type CorsOptions,
   createResponse,
   createWebSink,
   MAX_LAST_EVENT_ID_LENGTH,
@@ -376,6 +377,35 @@ describe('createResponse', () => {
       'x-accel-buffering': 'no',
     });
     expect(await response.text()).toBe(':\n\n');
+  });
+
+  it('answers a cross-origin request per its Origin, echoing it (never "*") with credentials', () => {
+    const headersFor = (cors: CorsOptions, origin?: string) =>
+      Object.fromEntries(
+        createResponse(new Request('http://x/e', { headers: origin ? { origin } : {} }), (stream) => stream.close(), {
+          cors,
+        }).headers,
+      );
+    const app = 'https://app.example';
+    expect(headersFor({ origin: [app, 'https://b.example'] }, app)).toMatchObject({
+      'access-control-allow-origin': app,
+      vary: 'Origin',
+    });
+    expect(headersFor({ origin: app, credentials: true }, app)).toMatchObject({
+      'access-control-allow-origin': app,
+      'access-control-allow-credentials': 'true',
+    });
+    const refused = headersFor(
+      { origin: (origin) => origin.endsWith('.example'), credentials: true },
+      'https://evil.test',
+    );
+    expect(refused).toMatchObject({ vary: 'Origin' });
+    expect(refused).not.toHaveProperty('access-control-allow-origin');
+    expect(refused).not.toHaveProperty('access-control-allow-credentials');
+    expect(headersFor({ origin: '*' }, app)).toMatchObject({ 'access-control-allow-origin': '*' });
+    expect(() =>
+      createResponse(new Request('http://x/e'), () => {}, { cors: { origin: '*', credentials: true } }),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
   it('reads Last-Event-ID from the header first, then the query', () => {

@@ -1,5 +1,6 @@
 import { endReason, SseError } from './errors.js';
 import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer } from './format.js';
+import { type CorsOptions, checkCors } from './headers.js';
 import { planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
 import type { SseSink } from './sink.js';
 
@@ -90,6 +91,13 @@ export interface SseStreamOptions {
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#text/event-stream
    */
   headers?: Record<string, string>;
+  /**
+   * Lets pages on other origins read the stream (`Access-Control-Allow-Origin`, and
+   * `-Credentials` for `withCredentials`), answered per request from its `Origin`. Default:
+   * same origin only.
+   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#dom-eventsource-withcredentials
+   */
+  cors?: CorsOptions;
 }
 
 /** What a sink's creator knows about the request, besides the options. */
@@ -130,6 +138,7 @@ export function checkStreamOptions(options: SseStreamOptions): void {
     );
   }
   checkMaxEventBytes(options.maxEventBytes);
+  checkCors(options.cors);
   if (retry !== undefined) checkRetry(retry);
 }
 

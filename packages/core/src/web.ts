@@ -193,5 +193,6 @@ export function createResponse<Events extends object = EventMap>(
     // The handler runs on; only keeping it alive after a disconnect failed.
     report(options.onError, error);
   }
-  return new Response(sink.body, { status: 200, headers: streamHeaders(options.headers) });
+  const headers = streamHeaders(options.headers, options.cors, request.headers.get('origin') ?? undefined);
+  return new Response(sink.body, { status: 200, headers });
 }

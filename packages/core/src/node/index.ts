@@ -282,7 +282,7 @@ export function createStreamBody<Events extends object = EventMap>(
   const sink = createReadableSink(res);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   if (req.method === 'HEAD') stream.close();
-  return { stream, body: sink.body, headers: streamHeaders(options.headers) };
+  return { stream, body: sink.body, headers: streamHeaders(options.headers, options.cors, req.headers.origin) };
 }
 
 /**
@@ -303,7 +303,7 @@ export function createStream<Events extends object = EventMap>(
   options: SseStreamOptions = {},
 ): SseStream<Events> {
   checkStreamOptions(options);
-  const sink = createNodeSink(res, streamHeaders(options.headers));
+  const sink = createNodeSink(res, streamHeaders(options.headers, options.cors, req.headers.origin));
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   // A HEAD response has no body: end it with its head instead of holding the connection.
   if (req.method === 'HEAD') stream.close();
