@@ -16,32 +16,43 @@ import { describe, expect, it } from 'vitest';
 import { launchChromium } from '../packages/core/test/chromium.js';
 import { afterThisTest, listenForTest, until } from '../packages/core/test/helpers.js';
 
-type Route = (registry: ChannelRegistry, options: { retry?: number; maxBufferedBytes?: number }) => http.Server;
+type Verdict = boolean | 401 | 403;
+type RouteOptions = { retry?: number; maxBufferedBytes?: number; allow?: (url: string) => Verdict | Promise<Verdict> };
+type Route = (registry: ChannelRegistry, options: RouteOptions) => http.Server;
 
 /** The same route, `GET /rooms/:room/events`, through each adapter's channel() helper. */
 const routes: Record<string, Route> = {
-  express: (registry, options) => {
+  express: (registry, { allow, ...options }) => {
     const app = express();
     app.get(
       '/rooms/:room/events',
-      expressChannel(registry, (req) => `room:${req.params.room}`, options),
+      expressChannel(registry, (req) => `room:${req.params.room}`, {
+        ...options,
+        authorize: allow && ((req) => allow(req.url ?? '')),
+      }),
     );
     app.get('/', (_req, res) => {
       res.send('<!doctype html><title>channels</title>');
     });
     return http.createServer(app);
   },
-  koa: (registry, options) => {
+  koa: (registry, { allow, ...options }) => {
     const app = new Koa();
-    const events = koaChannel(registry, (ctx) => `room:${ctx.path.split('/')[2]}`, options);
+    const events = koaChannel(registry, (ctx) => `room:${ctx.path.split('/')[2]}`, {
+      ...options,
+      authorize: allow && ((ctx) => allow(ctx.url)),
+    });
     app.use((ctx, next) => (ctx.path.endsWith('/events') ? events(ctx, next) : next()));
     return http.createServer(app.callback());
   },
-  hono: (registry, options) => {
+  hono: (registry, { allow, ...options }) => {
     const app = new Hono();
     app.get(
       '/rooms/:room/events',
-      honoChannel(registry, (c) => `room:${c.req.param('room')}`, options),
+      honoChannel(registry, (c) => `room:${c.req.param('room')}`, {
+        ...options,
+        authorize: allow && ((c) => allow(c.req.url)),
+      }),
     );
     return createAdaptorServer({ fetch: app.fetch }) as http.Server;
   },
@@ -57,6 +68,44 @@ async function publishWithCuts(registry: ChannelRegistry, room: string, count: n
   }
   return published;
 }
+
+describe.each(Object.keys(routes))('%s channel() before any stream opens', (name) => {
+  it('answers a refused request with 401 or 403 and opens no stream', async () => {
+    const registry = new ChannelRegistry();
+    afterThisTest(() => registry.close());
+    const allow = async (url: string): Promise<Verdict> =>
+      url.includes('token=good') ? true : url.includes('token=') ? 403 : 401;
+    const { url } = await listenForTest(routes[name]?.(registry, { allow }) as http.Server);
+    const signedOut = await fetch(`${url}/rooms/a/events`);
+    expect(signedOut.status).toBe(401);
+    const forbidden = await fetch(`${url}/rooms/a/events?token=bad`);
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('content-type') ?? '').not.toContain('text/event-stream');
+    expect(registry.names()).toEqual([]);
+    const admitted = await fetch(`${url}/rooms/a/events?token=good`);
+    expect(admitted.status).toBe(200);
+    expect(admitted.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    await admitted.body?.cancel();
+  });
+
+  it('ends a channel for good: its stream closes and the reconnect gets 204, so the client stops', async () => {
+    const registry = new ChannelRegistry();
+    afterThisTest(() => registry.close());
+    const server = routes[name]?.(registry, { retry: 20 }) as http.Server;
+    let requests = 0;
+    server.on('request', () => requests++);
+    const { url } = await listenForTest(server);
+    const source = new EventSource(`${url}/rooms/a/events`);
+    afterThisTest(() => source.close());
+    await new Promise((resolve) => source.addEventListener('open', resolve));
+    registry.end('room:a');
+    expect(registry.isEnded('room:a')).toBe(true);
+    await until(() => (source.readyState === EventSource.CLOSED ? true : undefined), 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(requests).toBe(2);
+    expect((await fetch(`${url}/rooms/a/events`)).status).toBe(204);
+  });
+});
 
 describe.each(Object.keys(routes))('%s channel() with the eventsource client', (name) => {
   it('resumes after every cut with each event exactly once, in order', async () => {
@@ -81,15 +130,22 @@ describe.each(Object.keys(routes))('%s channel() with the eventsource client', (
 });
 
 describe('Chromium EventSource on a channel', () => {
-  it('resumes after every cut with each event exactly once, in order', async () => {
+  /** The Express route on a fresh registry, and a Chromium page on its origin. */
+  async function expressInChromium(watch?: (server: http.Server) => void) {
     const registry = new ChannelRegistry();
     afterThisTest(() => registry.close());
     const server = routes.express?.(registry, { retry: 20 }) as http.Server;
+    watch?.(server);
     const { url } = await listenForTest(server);
     const browser = await launchChromium(chromium);
     afterThisTest(() => browser.close());
     const page = await browser.newPage();
     await page.goto(url);
+    return { registry, server, page };
+  }
+
+  it('resumes after every cut with each event exactly once, in order', async () => {
+    const { registry, server, page } = await expressInChromium();
     await page.evaluate(() => {
       const state = { ids: [] as string[], opens: 0 };
       Object.assign(window, { state });
@@ -108,6 +164,31 @@ describe('Chromium EventSource on a channel', () => {
     const received = await read();
     console.log(`[chromium] ${received.length}/${published.length} events over ${await opens()} connections`);
     expect(received).toEqual(published);
+  });
+
+  it('stops reconnecting once an ended channel answers 204, and not before', async () => {
+    const statuses: number[] = [];
+    const { registry, page } = await expressInChromium((server) =>
+      server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+        if (req.url?.startsWith('/rooms/')) res.on('finish', () => statuses.push(res.statusCode));
+      }),
+    );
+    await page.evaluate(() => {
+      const source = new window.EventSource('/rooms/c/events');
+      Object.assign(window, { source });
+      return new Promise((resolve) => source.addEventListener('open', resolve));
+    });
+    // A plain end: the browser reconnects (after retry: 20 ms) and is subscribed again.
+    registry.get('room:c')?.endAll();
+    await until(() => (statuses.length >= 1 && registry.get('room:c')?.size === 1 ? true : undefined), 5_000);
+    registry.end('room:c');
+    const readyState = () => page.evaluate(() => (window as unknown as { source: EventSource }).source.readyState);
+    for (let tries = 0; (await readyState()) !== 2 && tries < 250; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await readyState()).toBe(2); // CLOSED: no more reconnects
+    expect(statuses).toEqual([200, 200, 204]);
   });
 });
 

@@ -235,6 +235,11 @@ export class Channel<Events extends object = EventMap> {
     for (const { stream } of this.#subscribers) this.#owner.endWithRetryHint(stream);
   }
 
+  /** @internal Ends every subscription; the route helpers answer the reconnects with 204. */
+  finish(): void {
+    for (const { stream } of this.#subscribers) stream.close();
+  }
+
   #deliverToAll(message: BrokerMessage): void {
     for (const subscriber of this.#subscribers) {
       if (!subscriber.pending) {
@@ -306,6 +311,8 @@ export class Channel<Events extends object = EventMap> {
  */
 export class ChannelRegistry {
   readonly #channels = new Map<string, Channel<never>>();
+  /** Names ended for good, oldest first. */
+  readonly #ended = new Set<string>();
   readonly #owner: ChannelOwner;
   #closing: Promise<void> | undefined;
 
@@ -371,6 +378,24 @@ export class ChannelRegistry {
   }
 
   /**
+   * Ends channel `name` for good: its streams close, and the route helpers (`channel()` of
+   * each adapter) answer later requests for it with 204, the one answer after which a
+   * browser's `EventSource` stops reconnecting. Kept for the last {@link MAX_ENDED_CHANNELS}
+   * names ended, in this process only (with a broker across processes, end it on each).
+   */
+  end(name: string): void {
+    this.#ended.delete(name);
+    this.#ended.add(name);
+    if (this.#ended.size > MAX_ENDED_CHANNELS) this.#ended.delete(this.#ended.values().next().value as string);
+    this.#channels.get(name)?.finish();
+  }
+
+  /** Whether {@link ChannelRegistry.end} ended channel `name` (and it is still remembered). */
+  isEnded(name: string): boolean {
+    return this.#ended.has(name);
+  }
+
+  /**
    * Shuts down: every stream gets a random retry hint within `closeRetry` and is closed, new
    * subscribers are sent away the same way, publishing rejects, and the broker is closed.
    * Harmless to call twice; resolves when the broker has closed.
@@ -384,20 +409,48 @@ export class ChannelRegistry {
   }
 }
 
+/** How many ended channel names a registry remembers; older ones are forgotten first. */
+export const MAX_ENDED_CHANNELS = 10_000;
+
+/**
+ * Decides whether a request may subscribe to a channel, before any stream opens: `true`
+ * admits it; `false` or `403` answers 403 (forbidden), `401` answers 401 (not signed in).
+ * A browser's `EventSource` does not retry after either, which is what a refusal should be.
+ */
+export type ChannelAuthorizer<Request> = (request: Request) => boolean | 401 | 403 | Promise<boolean | 401 | 403>;
+
+/**
+ * What a channel route answers a request with: a status without a stream (204 for an ended
+ * channel, 401 or 403 for a refusal), or a function that subscribes the stream it opens.
+ */
+export type ChannelAdmission =
+  | { readonly status: 204 | 401 | 403 }
+  | { readonly subscribe: (stream: SseStream) => () => void };
+
 /**
  * The shared part of every adapter's `channel()` route: names the request's channel at once
- * (so that a name function that throws still gets a normal error response), then subscribes
- * the stream opened for it, with the filter bound to the request.
- *
- * @returns for each request, a function that subscribes that request's stream.
+ * (so that a name function that throws still gets a normal error response), asks
+ * `authorize`, if any, then either answers with a status (ended or refused) or subscribes the
+ * stream opened for it, with the filter bound to the request. Synchronous without `authorize`.
  */
 export function channelRoute<Request>(
   registry: ChannelRegistry,
   name: string | ((request: Request) => string),
   filter?: (message: ChannelMessage, request: Request) => boolean,
-): (request: Request) => (stream: SseStream) => () => void {
+  authorize?: ChannelAuthorizer<Request>,
+): (request: Request) => ChannelAdmission | Promise<ChannelAdmission> {
   return (request) => {
-    const target = registry.channel(typeof name === 'string' ? name : name(request));
-    return (stream) => target.subscribe(stream, { filter: filter && ((message) => filter(message, request)) });
+    const channelName = typeof name === 'string' ? name : name(request);
+    const admit = (): ChannelAdmission => {
+      if (registry.isEnded(channelName)) return { status: 204 };
+      const target = registry.channel(channelName);
+      return {
+        subscribe: (stream) => target.subscribe(stream, { filter: filter && ((message) => filter(message, request)) }),
+      };
+    };
+    if (!authorize) return admit();
+    return Promise.resolve(authorize(request)).then((verdict) =>
+      verdict === true ? admit() : { status: verdict === 401 ? 401 : 403 },
+    );
   };
 }

@@ -9,11 +9,14 @@ export {
 } from './broker.js';
 export {
   Channel,
+  type ChannelAdmission,
+  type ChannelAuthorizer,
   type ChannelMessage,
   ChannelRegistry,
   type ChannelRegistryOptions,
   channelRoute,
   GAP_EVENT,
+  MAX_ENDED_CHANNELS,
   type PublishOptions,
   type SubscribeOptions,
 } from './channel.js';

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  type ChannelAdmission,
+  type ChannelAuthorizer,
   type ChannelMessage,
   type ChannelRegistry,
   channelRoute,
@@ -88,6 +90,11 @@ export type ChannelRequest = IncomingMessage & { params: Record<string, string>;
 export interface ChannelRouteOptions extends SseStreamOptions {
   /** Which events go to this request's stream (default: all), e.g. by user. */
   filter?: (message: ChannelMessage, req: ChannelRequest) => boolean;
+  /**
+   * Decides, before any stream opens, whether this request may subscribe: `true` admits it,
+   * `false` or `403` answers 403, `401` answers 401. May be async (a session lookup).
+   */
+  authorize?: ChannelAuthorizer<ChannelRequest>;
 }
 
 /**
@@ -108,11 +115,18 @@ export function channel(
   name: string | ((req: ChannelRequest) => string),
   options: ChannelRouteOptions = {},
 ): SseMiddleware {
-  const { filter, ...streamOptions } = options;
+  const { filter, authorize, ...streamOptions } = options;
   checkStreamOptions(streamOptions);
-  const route = channelRoute(registry, name, filter);
-  return (req, res) => {
-    const subscribe = route(req as ChannelRequest);
-    subscribe(createStream(req, res, streamOptions));
+  const route = channelRoute(registry, name, filter, authorize);
+  return (req, res, next) => {
+    const answer = (admission: ChannelAdmission): void => {
+      if ('status' in admission) {
+        res.statusCode = admission.status;
+        res.end();
+      } else admission.subscribe(createStream(req, res, streamOptions));
+    };
+    const admission = route(req as ChannelRequest);
+    if (admission instanceof Promise) admission.then(answer, next);
+    else answer(admission);
   };
 }

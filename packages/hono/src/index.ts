@@ -1,4 +1,5 @@
 import {
+  type ChannelAuthorizer,
   type ChannelMessage,
   type ChannelRegistry,
   type CreateResponseOptions,
@@ -73,6 +74,11 @@ function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefi
 export interface ChannelRouteOptions<E extends Env, P extends string> extends CreateResponseOptions {
   /** Which events go to this request's stream (default: all), e.g. by user. */
   filter?: (message: ChannelMessage, c: Context<E, P>) => boolean;
+  /**
+   * Decides, before any stream opens, whether this request may subscribe: `true` admits it,
+   * `false` or `403` answers 403, `401` answers 401. May be async (a session lookup).
+   */
+  authorize?: ChannelAuthorizer<Context<E, P>>;
 }
 
 /**
@@ -89,11 +95,12 @@ export function channel<E extends Env = Env, P extends string = string>(
   name: string | ((c: Context<E, P>) => string),
   options: ChannelRouteOptions<E, P> = {},
 ): Handler<E, P> {
-  const { filter, ...responseOptions } = options;
+  const { filter, authorize, ...responseOptions } = options;
   checkResponseOptions(responseOptions);
-  const route = channelRoute(registry, name, filter);
-  return (c) => {
-    const subscribe = route(c);
-    return createResponse(c.req.raw, (stream) => void subscribe(stream), responseOptions);
+  const route = channelRoute(registry, name, filter, authorize);
+  return async (c) => {
+    const admission = await route(c);
+    if ('status' in admission) return c.body(null, admission.status);
+    return createResponse(c.req.raw, (stream) => void admission.subscribe(stream), responseOptions);
   };
 }

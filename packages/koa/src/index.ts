@@ -1,4 +1,5 @@
 import {
+  type ChannelAuthorizer,
   type ChannelMessage,
   type ChannelRegistry,
   channelRoute,
@@ -59,6 +60,11 @@ export function sse(options: SseStreamOptions = {}): Middleware {
 export interface ChannelRouteOptions extends SseStreamOptions {
   /** Which events go to this request's stream (default: all), e.g. by user. */
   filter?: (message: ChannelMessage, ctx: Context) => boolean;
+  /**
+   * Decides, before any stream opens, whether this request may subscribe: `true` admits it,
+   * `false` or `403` answers 403, `401` answers 401. May be async (a session lookup).
+   */
+  authorize?: ChannelAuthorizer<Context>;
 }
 
 /**
@@ -75,12 +81,13 @@ export function channel(
   name: string | ((ctx: Context) => string),
   options: ChannelRouteOptions = {},
 ): Middleware {
-  const { filter, ...streamOptions } = options;
+  const { filter, authorize, ...streamOptions } = options;
   checkStreamOptions(streamOptions);
-  const route = channelRoute(registry, name, filter);
-  return (ctx) => {
-    const subscribe = route(ctx);
-    subscribe(respondWithStream(ctx, streamOptions));
+  const route = channelRoute(registry, name, filter, authorize);
+  return async (ctx) => {
+    const admission = await route(ctx);
+    if ('status' in admission) ctx.status = admission.status;
+    else admission.subscribe(respondWithStream(ctx, streamOptions));
   };
 }
 
