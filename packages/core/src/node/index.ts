@@ -13,6 +13,7 @@ import {
   SseStream,
   type SseStreamOptions,
 } from '../index.js';
+import { trackStream } from './shutdown.js';
 
 /** A `node:http` or `node:http2` (compatibility API) response. */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -282,6 +283,7 @@ export function createStreamBody<Events extends object = EventMap>(
   const sink = createReadableSink(res);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   if (req.method === 'HEAD') stream.close();
+  trackStream(req, res, stream as unknown as SseStream);
   return { stream, body: sink.body, headers: streamHeaders(options.headers, options.cors, req.headers.origin) };
 }
 
@@ -307,6 +309,7 @@ export function createStream<Events extends object = EventMap>(
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   // A HEAD response has no body: end it with its head instead of holding the connection.
   if (req.method === 'HEAD') stream.close();
+  trackStream(req, res, stream as unknown as SseStream);
   return stream;
 }
 
@@ -314,3 +317,5 @@ function lastEventIdOf(req: NodeRequest): string | undefined {
   const header = req.headers['last-event-id'];
   return readLastEventId(Array.isArray(header) ? header[0] : header, req.url);
 }
+
+export { type NodeServer, type ShutdownOptions, shutdown } from './shutdown.js';

@@ -1,0 +1,68 @@
+import http from 'node:http';
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { listenForTest } from '../../test/helpers.js';
+import { ChannelRegistry } from '../index.js';
+import { createStream, shutdown } from './index.js';
+
+/** A client that reads its stream to the end; resolves with all it read. */
+function reader(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => resolve(text));
+        res.on('error', () => resolve(text));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('shutdown', () => {
+  it('sends every client away with a spread-out retry, waits for readers, and destroys the stalled', async () => {
+    const registry = new ChannelRegistry();
+    let flooded: http.ServerResponse | undefined;
+    const server = http.createServer((req, res) => {
+      if (req.url === '/flood') flooded = res;
+      const stream = createStream(req, res, { heartbeat: false, maxBufferedBytes: 64 << 20 });
+      if (req.url === '/channel') registry.channel('news').subscribe(stream);
+      else if (req.url === '/flood') for (let i = 0; i < 256; i++) stream.send('x'.repeat(16 * 1024));
+      else stream.send('hello');
+    });
+    const { url, port } = await listenForTest(server);
+    const readers = Array.from({ length: 50 }, () => reader(`${url}/plain`));
+    const subscribers = Array.from({ length: 5 }, () => reader(`${url}/channel`));
+    // A client that asks for a stream, then never reads: 4 MB wait for it.
+    const stalled = net.connect(port, '127.0.0.1');
+    stalled.write('GET /flood HTTP/1.1\r\nHost: x\r\n\r\n');
+    stalled.pause();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const started = Date.now();
+    await shutdown(server, { registry, deadline: 500 });
+    const took = Date.now() - started;
+
+    expect(server.listening).toBe(false);
+    expect(took).toBeGreaterThanOrEqual(400);
+    expect(took).toBeLessThan(3_000);
+
+    const retries = (await Promise.all(readers)).map((text) => Number(/retry: (\d+)\n\n$/.exec(text)?.[1]));
+    for (const retry of retries) expect(retry).toBeGreaterThanOrEqual(1000);
+    for (const retry of retries) expect(retry).toBeLessThanOrEqual(5000);
+    expect(new Set(retries).size).toBeGreaterThan(10);
+    for (const text of await Promise.all(subscribers)) expect(text).toMatch(/retry: \d+\n\n$/);
+    // The stalled client's response was destroyed at the deadline, its bytes dropped.
+    expect(flooded?.destroyed).toBe(true);
+    expect(flooded?.writableFinished).toBe(false);
+    stalled.destroy();
+  });
+
+  it('refuses a retry range or deadline that is not one', async () => {
+    const server = http.createServer();
+    await expect(shutdown(server, { retry: { min: 5, max: 1 } })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(shutdown(server, { deadline: -1 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+});

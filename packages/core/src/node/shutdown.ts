@@ -1,0 +1,91 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Http2SecureServer, Http2Server } from 'node:http2';
+import type { ChannelRegistry } from '../channel.js';
+import { SseError } from '../errors.js';
+import { encode } from '../format.js';
+import type { SseStream } from '../stream.js';
+import type { NodeRequest, NodeResponse } from './index.js';
+
+/** A `node:http`, `node:https` or `node:http2` server. */
+export type NodeServer = HttpServer | Http2Server | Http2SecureServer;
+
+interface Tracked {
+  readonly stream: SseStream;
+  readonly res: NodeResponse;
+}
+
+/** The streams opened on each server, swept of ended ones now and then rather than per end. */
+const streamsByServer = new WeakMap<object, Set<Tracked>>();
+const SWEEP_EVERY = 1024;
+let untilSweep = SWEEP_EVERY;
+
+/** @internal Remembers `stream` as one of its server's, for {@link shutdown}. */
+export function trackStream(req: NodeRequest, res: NodeResponse, stream: SseStream): void {
+  const server = (req.socket as { server?: object } | null)?.server;
+  if (!server || stream.closed) return;
+  let streams = streamsByServer.get(server);
+  if (!streams) {
+    streams = new Set();
+    streamsByServer.set(server, streams);
+  }
+  streams.add({ stream, res });
+  if (--untilSweep > 0) return;
+  untilSweep = SWEEP_EVERY;
+  for (const tracked of streams) if (tracked.stream.closed) streams.delete(tracked);
+}
+
+/** Options of {@link shutdown}. */
+export interface ShutdownOptions {
+  /** A registry whose channels' streams are closed too (`registry.close()`), with its own retry hints. */
+  registry?: ChannelRegistry;
+  /** Range, in ms, of the reconnection delay each client is told; random within it. Default 1 000–5 000. */
+  retry?: { min: number; max: number };
+  /** Milliseconds to let clients take what is buffered for them before the rest is destroyed. Default 5 000. */
+  deadline?: number;
+}
+
+/**
+ * Shuts an SSE server down in one call: stops accepting connections, tells every open
+ * stream's client when to come back (a random `retry:` within `retry`, so that they do not
+ * all come back at once) and ends the stream, waits up to `deadline` for what is buffered
+ * to be taken, then destroys whatever is left. Resolves once `server.close()` completed.
+ *
+ * @example
+ * process.on('SIGTERM', () => shutdown(server, { registry }).then(() => process.exit(0)));
+ * @throws {@link SseError} `INVALID_OPTION` for a retry range or deadline that is not one.
+ */
+export async function shutdown(server: NodeServer, options: ShutdownOptions = {}): Promise<void> {
+  const { registry, retry = { min: 1000, max: 5000 }, deadline = 5000 } = options;
+  if (
+    !(Number.isSafeInteger(retry.min) && Number.isSafeInteger(retry.max) && retry.min >= 0 && retry.max >= retry.min)
+  ) {
+    throw new SseError(
+      'INVALID_OPTION',
+      `retry { min: ${retry.min}, max: ${retry.max} } must be whole ms, 0 <= min <= max.`,
+    );
+  }
+  if (!(Number.isSafeInteger(deadline) && deadline >= 0)) {
+    throw new SseError('INVALID_OPTION', `deadline ${deadline} must be whole ms, 0 or more.`);
+  }
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  (server as HttpServer).closeIdleConnections?.();
+  const channelsClosed = registry?.close();
+  const streams = [...(streamsByServer.get(server) ?? [])];
+  streamsByServer.delete(server);
+  for (const { stream } of streams) {
+    if (stream.closed) continue;
+    stream.writeFrame(encode({ retry: retry.min + Math.floor(Math.random() * (retry.max - retry.min + 1)) }));
+    stream.close();
+  }
+  await channelsClosed;
+  const timer = setTimeout(() => {
+    // Clients that have not taken their last bytes by now are not coming for them.
+    (server as HttpServer).closeAllConnections?.();
+    for (const { res } of streams) if (!res.writableFinished) res.destroy();
+  }, deadline);
+  try {
+    await closed;
+  } finally {
+    clearTimeout(timer);
+  }
+}
