@@ -24,6 +24,13 @@ export { type EndCode, endReason, SseError, type SseErrorCode } from './errors.j
 export { type EncodeOptions, encode, encodeComment, jsonSerializer, type Serializer, type SseEvent } from './format.js';
 export { type CorsOptions, SSE_HEADERS } from './headers.js';
 export { MAX_LAST_EVENT_ID_LENGTH, readLastEventId } from './last-event-id.js';
+export {
+  ConnectionLimiter,
+  type ConnectionLimitOptions,
+  holdUntilEnd,
+  type Refusal,
+  refusalResponse,
+} from './limits.js';
 export type { SseSink } from './sink.js';
 export {
   checkStreamOptions,
@@ -31,6 +38,7 @@ export {
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_EVENT_BYTES,
   type EventMap,
+  endedStream,
   type MessageData,
   type OverflowInfo,
   type OverflowPolicy,

@@ -2,6 +2,7 @@ import { endReason, SseError } from './errors.js';
 import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer } from './format.js';
 import { type CorsOptions, checkCors } from './headers.js';
 import { planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
+import type { ConnectionLimiter } from './limits.js';
 import type { SseSink } from './sink.js';
 
 /** Event names mapped to the type of their data, e.g. `{ tick: { n: number } }`. */
@@ -98,6 +99,12 @@ export interface SseStreamOptions {
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#dom-eventsource-withcredentials
    */
   cors?: CorsOptions;
+  /**
+   * A {@link ConnectionLimiter} that counts this stream: over its limits the request is
+   * answered as the limiter says (by default an SSE retry hint and an end) before any stream
+   * is registered, and the handler gets a stream that is already closed.
+   */
+  limit?: ConnectionLimiter<never>;
 }
 
 /** What a sink's creator knows about the request, besides the options. */
@@ -444,4 +451,11 @@ export class SseStream<Events extends object = EventMap> {
     this.#drained?.resolve();
     this.#drained = undefined;
   }
+}
+
+/** @internal A stream that has already ended, for a request that was answered without one. */
+export function endedStream<Events extends object>(): SseStream<Events> {
+  const ended = AbortSignal.abort(endReason('STREAM_CLOSED'));
+  const sink: SseSink = { signal: ended, write: () => false, ready: () => Promise.resolve(), close() {}, abort() {} };
+  return new SseStream<Events>(sink);
 }

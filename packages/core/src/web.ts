@@ -1,9 +1,10 @@
 import { endReason, SseError } from './errors.js';
 import { streamHeaders } from './headers.js';
 import { readLastEventId } from './last-event-id.js';
+import { holdUntilEnd, refusalResponse } from './limits.js';
 import { READ_REQUEST_SIGNAL } from './runtime.js';
 import type { SseSink } from './sink.js';
-import { checkStreamOptions, type EventMap, SseStream, type SseStreamOptions } from './stream.js';
+import { checkStreamOptions, type EventMap, endedStream, SseStream, type SseStreamOptions } from './stream.js';
 
 /** Options of {@link createResponse}. */
 export interface CreateResponseOptions extends SseStreamOptions {
@@ -144,6 +145,30 @@ function report(onError: CreateResponseOptions['onError'], error: unknown): void
   }
 }
 
+/** Runs the handler with the stream: a failure closes the stream and goes to `onError`. */
+function runHandler<Events extends object>(
+  stream: SseStream<Events>,
+  handler: (stream: SseStream<Events>) => void | Promise<void>,
+  options: CreateResponseOptions,
+): void {
+  const fail = (error: unknown): void => {
+    stream.close();
+    report(options.onError, error);
+  };
+  let settled: Promise<void> | undefined;
+  try {
+    settled = Promise.resolve(handler(stream)).catch(fail);
+  } catch (error) {
+    fail(error);
+  }
+  try {
+    if (settled) options.waitUntil?.(settled);
+  } catch (error) {
+    // The handler runs on; only keeping it alive after a disconnect failed.
+    report(options.onError, error);
+  }
+}
+
 /**
  * Creates an event-stream `Response` for fetch-style runtimes (Hono, Bun, Deno, Cloudflare
  * Workers, Node behind an adapter). `handler` gets the stream at once and may keep it for
@@ -172,27 +197,19 @@ export function createResponse<Events extends object = EventMap>(
   options: CreateResponseOptions = {},
 ): Response {
   checkResponseOptions(options);
+  const headers = streamHeaders(options.headers, options.cors, request.headers.get('origin') ?? undefined);
+  const slot = options.limit?.acquire(request as never, undefined);
+  if (slot && typeof slot !== 'function') {
+    const refusal = refusalResponse(slot, headers);
+    runHandler(endedStream<Events>(), handler, options);
+    return new Response(refusal.body, { status: refusal.status, headers: refusal.headers });
+  }
   const sink = createWebSink(READ_REQUEST_SIGNAL ? request.signal : undefined, options.highWaterMark);
   const lastEventId = readLastEventId(request.headers.get('last-event-id'), request.url);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId });
   // A HEAD response has no body: the handler sees a stream that has already ended.
   if (request.method === 'HEAD') stream.close();
-  const fail = (error: unknown): void => {
-    stream.close();
-    report(options.onError, error);
-  };
-  let settled: Promise<void> | undefined;
-  try {
-    settled = Promise.resolve(handler(stream)).catch(fail);
-  } catch (error) {
-    fail(error);
-  }
-  try {
-    if (settled) options.waitUntil?.(settled);
-  } catch (error) {
-    // The handler runs on; only keeping it alive after a disconnect failed.
-    report(options.onError, error);
-  }
-  const headers = streamHeaders(options.headers, options.cors, request.headers.get('origin') ?? undefined);
+  if (slot) holdUntilEnd(stream, slot);
+  runHandler(stream, handler, options);
   return new Response(sink.body, { status: 200, headers });
 }

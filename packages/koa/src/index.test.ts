@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { SseError, SseStream } from '@ssekit/core';
+import { ConnectionLimiter, type SseError, type SseStream } from '@ssekit/core';
 import Koa from 'koa';
 import koa2 from 'koa2';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -72,6 +72,27 @@ describe.each([
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'handler broke' }), expect.anything());
     const opened = await until(() => stream);
     await aborted(opened.signal);
+  });
+
+  it('answers a request over the limit as the limiter says, and the handler sees a closed stream', async () => {
+    const seen: boolean[] = [];
+    const app = new Create();
+    const limit = new ConnectionLimiter({ total: 0, refuse: 'status', retry: { min: 3000, max: 3000 } });
+    app.use(sse({ limit }));
+    app.use((ctx) => {
+      seen.push(ctx.sse.closed);
+    });
+    const { url } = await start(app);
+    const { res, body } = await get(`${url}/events`);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('3');
+    expect(body).toBe('Too many streams.');
+    expect(seen).toEqual([true]);
+    const hinted = new Create();
+    hinted.use(sse({ limit: new ConnectionLimiter({ total: 0, retry: { min: 700, max: 700 } }) }));
+    const retry = await get(`${(await start(hinted)).url}/events`);
+    expect(retry.res.statusCode).toBe(200);
+    expect(retry.body).toBe('retry: 700\n\n');
   });
 
   it('ends a HEAD request with its head', async () => {

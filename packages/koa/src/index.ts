@@ -93,8 +93,8 @@ export function channel(
 
 // Koa stays in charge: status, headers and a streaming body, sent when the chain returns.
 function respondWithStream(ctx: Context, options: SseStreamOptions): SseStream {
-  const { stream, body, headers } = createStreamBody(ctx.req, ctx.res, options);
-  ctx.status = 200;
+  const { stream, body, headers, status } = createStreamBody(ctx.req, ctx.res, options);
+  ctx.status = status;
   ctx.set(headers);
   ctx.body = body;
   const onerror = ctx.onerror;

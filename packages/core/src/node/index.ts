@@ -6,8 +6,11 @@ import { streamHeaders } from '../headers.js';
 import {
   checkStreamOptions,
   type EventMap,
+  endedStream,
   endReason,
+  holdUntilEnd,
   readLastEventId,
+  refusalResponse,
   type SseError,
   type SseSink,
   SseStream,
@@ -262,8 +265,10 @@ export interface StreamBody<Events extends object = EventMap> {
   stream: SseStream<Events>;
   /** The response body: give it to the framework (e.g. Koa's `ctx.body`). */
   body: Readable;
-  /** The response headers, event-stream headers included; status is 200. */
+  /** The response headers, event-stream headers included. */
   headers: Record<string, string>;
+  /** The response status: 200, or 429/503 for a request refused by the stream's `limit`. */
+  status: number;
 }
 
 /**
@@ -280,11 +285,23 @@ export function createStreamBody<Events extends object = EventMap>(
   options: SseStreamOptions = {},
 ): StreamBody<Events> {
   checkStreamOptions(options);
+  const headers = streamHeaders(options.headers, options.cors, req.headers.origin);
+  const slot = options.limit?.acquire(req as never, req.socket?.remoteAddress);
+  if (slot && typeof slot !== 'function') {
+    const refusal = refusalResponse(slot, headers);
+    return {
+      stream: endedStream<Events>(),
+      body: Readable.from([refusal.body]),
+      headers: refusal.headers,
+      status: refusal.status,
+    };
+  }
   const sink = createReadableSink(res);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   if (req.method === 'HEAD') stream.close();
   trackStream(req, res, stream as unknown as SseStream);
-  return { stream, body: sink.body, headers: streamHeaders(options.headers, options.cors, req.headers.origin) };
+  if (slot) holdUntilEnd(stream, slot);
+  return { stream, body: sink.body, headers, status: 200 };
 }
 
 /**
@@ -305,11 +322,20 @@ export function createStream<Events extends object = EventMap>(
   options: SseStreamOptions = {},
 ): SseStream<Events> {
   checkStreamOptions(options);
-  const sink = createNodeSink(res, streamHeaders(options.headers, options.cors, req.headers.origin));
+  const headers = streamHeaders(options.headers, options.cors, req.headers.origin);
+  const slot = options.limit?.acquire(req as never, req.socket?.remoteAddress);
+  if (slot && typeof slot !== 'function') {
+    const refusal = refusalResponse(slot, headers);
+    res.writeHead(refusal.status, refusal.headers);
+    res.end(refusal.body);
+    return endedStream<Events>();
+  }
+  const sink = createNodeSink(res, headers);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   // A HEAD response has no body: end it with its head instead of holding the connection.
   if (req.method === 'HEAD') stream.close();
   trackStream(req, res, stream as unknown as SseStream);
+  if (slot) holdUntilEnd(stream, slot);
   return stream;
 }
 
