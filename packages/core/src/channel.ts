@@ -1,6 +1,7 @@
 import { type Broker, type BrokerMessage, type HistoryOptions, MemoryBroker, type Replay } from './broker.js';
 import { SseError } from './errors.js';
 import { checkEventName, checkId, encode, jsonSerializer, type Serializer, serialize } from './format.js';
+import { counters } from './metrics.js';
 import {
   checkMaxEventBytes,
   DEFAULT_MAX_EVENT_BYTES,
@@ -273,7 +274,9 @@ export class Channel<Events extends object = EventMap> {
   // events wait in `pending` meanwhile and follow, each event once.
   async #resume(subscriber: Subscriber, lastEventId: string, replay: Replay | undefined): Promise<void> {
     const { stream } = subscriber;
+    if (replay?.found) counters.resumes++;
     if (replay && !replay.found) {
+      counters.gaps++;
       // The client's id says nothing about what it has: every live event is new to it.
       subscriber.newest = undefined;
       stream.writeFrame(encode({ event: GAP_EVENT, data: JSON.stringify({ lastEventId, reason: replay.reason }) }));

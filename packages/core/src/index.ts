@@ -31,6 +31,7 @@ export {
   type Refusal,
   refusalResponse,
 } from './limits.js';
+export { readMetrics, type SseMetrics } from './metrics.js';
 export type { SseSink } from './sink.js';
 export {
   checkStreamOptions,

@@ -3,6 +3,7 @@ import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer
 import { type CorsOptions, checkCors } from './headers.js';
 import { planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
 import type { ConnectionLimiter } from './limits.js';
+import { counters } from './metrics.js';
 import type { SseSink } from './sink.js';
 
 /** Event names mapped to the type of their data, e.g. `{ tick: { n: number } }`. */
@@ -214,6 +215,8 @@ export class SseStream<Events extends object = EventMap> {
       return;
     }
     sink.signal.addEventListener('abort', this.#onEnd);
+    counters.openStreams++;
+    counters.streamsOpened++;
     // The first write also sends the response head, so the client's `open` fires now.
     this.#write(opening);
     if (heartbeat && !this.#closed) {
@@ -257,7 +260,9 @@ export class SseStream<Events extends object = EventMap> {
   send<K extends keyof Events & string>(data: Events[K], options: SendOptions & { event: K }): boolean;
   send(data: MessageData<Events>, options?: SendOptions & { event?: undefined }): boolean;
   send(data: unknown, options?: SendOptions & { event?: string }): boolean {
-    return this.#write(this.#encodeEvent(data, options));
+    const frame = this.#encodeEvent(data, options);
+    counters.eventsWritten++;
+    return this.#write(frame);
   }
 
   /** Sends a comment line, which clients ignore (see `encodeComment`). */
@@ -271,6 +276,7 @@ export class SseStream<Events extends object = EventMap> {
    * bytes afterwards: the Node sink keeps its HTTP framing of each frame for the next stream.
    */
   writeFrame(frame: Uint8Array): boolean {
+    counters.eventsWritten++;
     return this.#write(frame);
   }
 
@@ -314,7 +320,9 @@ export class SseStream<Events extends object = EventMap> {
           return;
         }
         const { data, event, id, retry } = next.value;
-        this.#write(this.#encodeEvent(data, { event, id, retry }));
+        const frame = this.#encodeEvent(data, { event, id, retry });
+        counters.eventsWritten++;
+        this.#write(frame);
         if (this.#waitingForSink) await this.drain();
       }
     } finally {
@@ -362,6 +370,7 @@ export class SseStream<Events extends object = EventMap> {
   #write(frame: Uint8Array): boolean {
     if (this.#closed) return false;
     this.#wroteSinceCheck = true;
+    counters.bytesWritten += frame.byteLength;
     if (this.#waitingForSink) {
       if (this.#queuedBytes + frame.byteLength > this.#maxBufferedBytes) return this.#overflow(frame.byteLength);
       this.#queue.push(frame);
@@ -421,6 +430,7 @@ export class SseStream<Events extends object = EventMap> {
   // Last-Event-ID, and its unsent bytes are not kept.
   #cutOff(code: 'BUFFER_OVERFLOW' | 'CLIENT_STALLED'): void {
     if (this.#closed) return;
+    counters.overflowCloses++;
     try {
       this.#sink.abort(endReason(code));
     } finally {
@@ -435,11 +445,12 @@ export class SseStream<Events extends object = EventMap> {
     }
     const idle = !this.#wroteSinceCheck;
     this.#wroteSinceCheck = false;
-    if (idle) this.#write(HEARTBEAT);
+    if (idle && this.#write(HEARTBEAT)) counters.heartbeats++;
   };
 
   // The sink's signal is the stream's: however the stream ends, this runs (harmless twice).
   readonly #onEnd = (): void => {
+    if (!this.#closed) counters.openStreams--;
     this.#closed = true;
     this.#queue = [];
     this.#queuedBytes = 0;

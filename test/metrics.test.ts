@@ -1,0 +1,72 @@
+// The stream counters, read by a metrics exporter: here prom-client, wired as the README shows.
+import http from 'node:http';
+import { connect } from 'node:net';
+import { ChannelRegistry, readMetrics, type SseMetrics } from '@ssekit/core';
+import { createStream } from '@ssekit/core/node';
+import client from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { get, listenForTest, until } from '../packages/core/test/helpers.js';
+
+/** The README's wiring: one prom-client metric per counter, read at each scrape. */
+function registerSseMetrics(registry: client.Registry): void {
+  const gauge = (name: string, help: string, read: (m: SseMetrics) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(readMetrics()));
+      },
+    });
+  gauge('sse_open_streams', 'Event streams open now', (m) => m.openStreams);
+  gauge('sse_streams_opened_total', 'Event streams opened', (m) => m.streamsOpened);
+  gauge('sse_events_written_total', 'Events written or buffered', (m) => m.eventsWritten);
+  gauge('sse_bytes_written_total', 'Bytes written or buffered', (m) => m.bytesWritten);
+  gauge('sse_heartbeats_total', 'Heartbeats sent', (m) => m.heartbeats);
+  gauge('sse_overflow_closes_total', 'Streams cut off for a slow client', (m) => m.overflowCloses);
+  gauge('sse_resumes_total', 'Subscriptions resumed from history', (m) => m.resumes);
+  gauge('sse_gaps_total', 'Gap events sent', (m) => m.gaps);
+}
+
+describe('stream metrics', () => {
+  it('count opens, events, bytes, heartbeats, cut-offs, resumes and gaps, and reach Prometheus', async () => {
+    const before = readMetrics();
+    const channels = new ChannelRegistry();
+    const server = http.createServer((req, res) => {
+      const stream = createStream(req, res, { heartbeat: 50, maxBufferedBytes: 1024 });
+      if (req.url === '/flood') for (let i = 0; i < 2000; i++) stream.send('x'.repeat(1000));
+      else channels.channel('news').subscribe(stream);
+    });
+    const { url, port } = await listenForTest(server);
+    const first = await channels.channel('news').publish('one');
+    await channels.channel('news').publish('two');
+    const resumed = get(`${url}/news`, { 'last-event-id': first }, (text) => text.includes('data: two'));
+    const gapped = get(`${url}/news`, { 'last-event-id': 'unknown-id' }, (text) => text.includes('ssekit-gap'));
+    await Promise.all([resumed, gapped]);
+    // A quiet stream gets heartbeats; a client that never reads is cut off.
+    const quiet = get(`${url}/news`, {}, (text) => text.split(':\n\n').length > 2);
+    const stalled = connect(port, '127.0.0.1');
+    stalled.write('GET /flood HTTP/1.1\r\nHost: x\r\n\r\n');
+    stalled.pause();
+    await quiet;
+    await until(() => (readMetrics().overflowCloses > before.overflowCloses ? true : undefined), 5_000);
+    stalled.destroy();
+
+    const after = readMetrics();
+    expect(after.streamsOpened - before.streamsOpened).toBe(4);
+    expect(after.resumes - before.resumes).toBe(1);
+    expect(after.gaps - before.gaps).toBe(1);
+    expect(after.heartbeats).toBeGreaterThan(before.heartbeats);
+    expect(after.overflowCloses - before.overflowCloses).toBe(1);
+    expect(after.eventsWritten - before.eventsWritten).toBeGreaterThanOrEqual(2 + 1 + 2);
+    expect(after.bytesWritten).toBeGreaterThan(before.bytesWritten);
+    await until(() => (readMetrics().openStreams === before.openStreams ? true : undefined), 5_000);
+
+    const prometheus = new client.Registry();
+    registerSseMetrics(prometheus);
+    const text = await prometheus.metrics();
+    expect(text).toContain(`sse_gaps_total ${readMetrics().gaps}`);
+    expect(text).toMatch(/^sse_open_streams \d+$/m);
+    await channels.close();
+  });
+});
