@@ -9,13 +9,12 @@ import type { NodeRequest, NodeResponse } from './index.js';
 /** A `node:http`, `node:https` or `node:http2` server. */
 export type NodeServer = HttpServer | Http2Server | Http2SecureServer;
 
-interface Tracked {
-  readonly stream: SseStream;
-  readonly res: NodeResponse;
-}
-
-/** The streams opened on each server, swept of ended ones now and then rather than per end. */
-const streamsByServer = new WeakMap<object, Set<Tracked>>();
+/**
+ * The streams opened on each server, held weakly (an ended stream is not kept alive here)
+ * and swept of ended ones every {@link SWEEP_EVERY} opens, rather than with a listener per stream.
+ */
+const streamsByServer = new WeakMap<object, Set<WeakRef<SseStream>>>();
+const responses = new WeakMap<SseStream, NodeResponse>();
 const SWEEP_EVERY = 1024;
 let untilSweep = SWEEP_EVERY;
 
@@ -28,10 +27,11 @@ export function trackStream(req: NodeRequest, res: NodeResponse, stream: SseStre
     streams = new Set();
     streamsByServer.set(server, streams);
   }
-  streams.add({ stream, res });
+  streams.add(new WeakRef(stream));
+  responses.set(stream, res);
   if (--untilSweep > 0) return;
   untilSweep = SWEEP_EVERY;
-  for (const tracked of streams) if (tracked.stream.closed) streams.delete(tracked);
+  for (const ref of streams) if (ref.deref()?.closed !== false) streams.delete(ref);
 }
 
 /** Options of {@link shutdown}. */
@@ -70,10 +70,13 @@ export async function shutdown(server: NodeServer, options: ShutdownOptions = {}
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   (server as HttpServer).closeIdleConnections?.();
   const channelsClosed = registry?.close();
-  const streams = [...(streamsByServer.get(server) ?? [])];
+  const open: { stream: SseStream; res: NodeResponse | undefined }[] = [];
+  for (const ref of streamsByServer.get(server) ?? []) {
+    const stream = ref.deref();
+    if (stream && !stream.closed) open.push({ stream, res: responses.get(stream) });
+  }
   streamsByServer.delete(server);
-  for (const { stream } of streams) {
-    if (stream.closed) continue;
+  for (const { stream } of open) {
     stream.writeFrame(encode({ retry: retry.min + Math.floor(Math.random() * (retry.max - retry.min + 1)) }));
     stream.close();
   }
@@ -81,7 +84,7 @@ export async function shutdown(server: NodeServer, options: ShutdownOptions = {}
   const timer = setTimeout(() => {
     // Clients that have not taken their last bytes by now are not coming for them.
     (server as HttpServer).closeAllConnections?.();
-    for (const { res } of streams) if (!res.writableFinished) res.destroy();
+    for (const { res } of open) if (res && !res.writableFinished) res.destroy();
   }, deadline);
   try {
     await closed;
