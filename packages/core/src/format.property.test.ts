@@ -9,6 +9,7 @@ import {
   GAP_EVENT,
   MAX_LAST_EVENT_ID_LENGTH,
   readLastEventId,
+  SseError,
   type SseEvent,
   SseStream,
 } from './index.js';
@@ -90,6 +91,57 @@ describe('encode, read back by eventsource-parser', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('a stream, whatever fields and serializer output it is given', () => {
+  // Anything at all, unfiltered: the stream must refuse it with a typed error, writing
+  // nothing, or send exactly one event that reads back as given. Never a forged one.
+  const anyRetry = fc.oneof(fc.integer(), fc.double(), fc.constant(Number.NaN));
+  const refused = new Map<string, number>();
+
+  it('sends exactly what it was given, or throws SseError and writes nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        text,
+        fc.option(text, { nil: undefined }),
+        fc.option(fc.oneof(text, fc.integer()), { nil: undefined }),
+        fc.option(anyRetry, { nil: undefined }),
+        fc.boolean(),
+        async (output, event, eventId, retryMs, viaSerializer) => {
+          const sink = createWebSink(undefined, 1 << 20);
+          const serializer = () => output;
+          const stream = new SseStream(sink, { heartbeat: false, serializer });
+          const data = viaSerializer ? { any: 'value' } : output;
+          let sent = true;
+          try {
+            stream.send(data, { event: event as string, id: eventId, retry: retryMs });
+          } catch (error) {
+            expect(error).toBeInstanceOf(SseError);
+            const code = (error as SseError).code;
+            refused.set(code, (refused.get(code) ?? 0) + 1);
+            sent = false;
+          }
+          stream.close();
+          const bytes = new Uint8Array(await new Response(sink.body).arrayBuffer());
+          const { events, retries } = parse(bytes);
+          if (!sent) {
+            expect(events).toEqual([]);
+            expect(retries).toEqual([]);
+            return;
+          }
+          expect(events).toHaveLength(1);
+          expect(events[0]?.data).toBe(asRead(output));
+          // An empty name is the default one, as for the browser: a `message` event.
+          expect(events[0]?.event).toBe(event || undefined);
+          expect(events[0]?.id).toBe(eventId === undefined ? undefined : String(eventId));
+          expect(retries).toEqual(retryMs === undefined ? [] : [retryMs]);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    console.log(`[fuzz] refused inputs by code: ${JSON.stringify(Object.fromEntries(refused))}`);
+    expect([...refused.keys()].sort()).toEqual(['INVALID_EVENT', 'INVALID_ID', 'INVALID_RETRY']);
   });
 });
 

@@ -54,6 +54,21 @@ describe('SseStream', () => {
     expect(await read()).toBe('retry: 2500\n\n');
   });
 
+  it('ends after its maxLifetime, spread over 90 to 110%, and leaves no timer when it ends first', () => {
+    vi.useFakeTimers();
+    const { stream } = open({ maxLifetime: 1000 });
+    vi.advanceTimersByTime(899);
+    expect(stream.closed).toBe(false);
+    vi.advanceTimersByTime(202);
+    expect(stream.closed).toBe(true);
+    expect(reasonCode(stream)).toBe('STREAM_CLOSED');
+    const early = open({ maxLifetime: 60_000 }).stream;
+    expect(vi.getTimerCount()).toBe(1);
+    early.close();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(() => open({ maxLifetime: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+
   it('refuses an event over maxEventBytes, as encoded, and writes nothing', async () => {
     const { stream, read } = open({ maxEventBytes: 22 });
     await read();

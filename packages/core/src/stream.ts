@@ -106,6 +106,13 @@ export interface SseStreamOptions {
    * is registered, and the handler gets a stream that is already closed.
    */
   limit?: ConnectionLimiter<never>;
+  /**
+   * Ends the stream after about this many ms (randomly 90 to 110%, so that streams opened
+   * together do not all end together), e.g. so that long-lived clients spread over new
+   * servers after a deploy. The client reconnects after its retry delay and resumes with
+   * `Last-Event-ID`. Default: no limit.
+   */
+  maxLifetime?: number;
 }
 
 /** What a sink's creator knows about the request, besides the options. */
@@ -147,6 +154,13 @@ export function checkStreamOptions(options: SseStreamOptions): void {
   }
   checkMaxEventBytes(options.maxEventBytes);
   checkCors(options.cors);
+  const { maxLifetime } = options;
+  if (
+    maxLifetime !== undefined &&
+    !(Number.isSafeInteger(maxLifetime) && maxLifetime > 0 && maxLifetime <= MAX_TIMER_MS)
+  ) {
+    throw new SseError('INVALID_OPTION', `maxLifetime ${String(maxLifetime)} must be whole ms from 1 to 2^31-1.`);
+  }
   if (retry !== undefined) checkRetry(retry);
 }
 
@@ -219,6 +233,7 @@ export class SseStream<Events extends object = EventMap> {
     counters.streamsOpened++;
     // The first write also sends the response head, so the client's `open` fires now.
     this.#write(opening);
+    if (init.maxLifetime !== undefined && !this.#closed) this.#endAfter(init.maxLifetime);
     if (heartbeat && !this.#closed) {
       this.#checkInterval = heartbeat.checkEvery;
       this.#cutOffAfterChecks = heartbeat.cutOffAfterChecks;
@@ -346,6 +361,12 @@ export class SseStream<Events extends object = EventMap> {
       // Ended here even when the sink throws, or aborts its signal later than it should.
       this.#onEnd();
     }
+  }
+
+  // A timer only for streams that ask for one; it goes with the stream, whichever ends first.
+  #endAfter(lifetime: number): void {
+    const timer = setTimeout(() => this.close(), Math.min(lifetime * (0.9 + Math.random() * 0.2), MAX_TIMER_MS));
+    this.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
   }
 
   #encodeEvent(data: unknown, options: (SendOptions & { event?: string | undefined }) | undefined): Uint8Array {
