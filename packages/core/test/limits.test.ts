@@ -22,6 +22,15 @@ async function serve(limit: ConnectionLimiter<http.IncomingMessage>) {
   return { ...(await listenForTest(server)), streams };
 }
 
+/** A Chromium page on `url`'s origin, closed after the test. */
+async function chromiumPageOn(url: string) {
+  const browser = await launchChromium(chromium);
+  afterThisTest(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(url);
+  return page;
+}
+
 const open = (url: string, headers: Record<string, string> = {}) =>
   new Promise<{ status: number; headers: http.IncomingHttpHeaders; first: string; res: http.IncomingMessage }>(
     (resolve, reject) => {
@@ -77,10 +86,7 @@ describe('ConnectionLimiter', () => {
   it("makes Chromium's EventSource come back by itself, and succeed once load drops", async () => {
     const limit = new ConnectionLimiter<http.IncomingMessage>({ total: 1, retry: { min: 100, max: 300 } });
     const { url, streams } = await serve(limit);
-    const browser = await launchChromium(chromium);
-    afterThisTest(() => browser.close());
-    const page = await browser.newPage();
-    await page.goto(url);
+    const page = await chromiumPageOn(url);
     const admittedFirst = await page.evaluate(
       () =>
         new Promise<boolean>((resolve) => {
@@ -118,5 +124,19 @@ describe('ConnectionLimiter', () => {
       true,
     );
     expect(streams.length).toBe(2);
+  });
+
+  it("turns Chromium's EventSource away for good with refuse: 'status', which is why it is not the default", async () => {
+    const limit = new ConnectionLimiter<http.IncomingMessage>({ total: 0, refuse: 'status' });
+    const { url } = await serve(limit);
+    const page = await chromiumPageOn(url);
+    const readyState = await page.evaluate(
+      () =>
+        new Promise<number>((resolve) => {
+          const source = new EventSource('/events');
+          source.onerror = () => setTimeout(() => resolve(source.readyState), 500);
+        }),
+    );
+    expect(readyState).toBe(2); // CLOSED: a 503 is final for the browser
   });
 });
