@@ -135,7 +135,8 @@ describe('a stream, whatever fields and serializer output it is given', () => {
           // An empty name is the default one, as for the browser: a `message` event.
           expect(events[0]?.event).toBe(event || undefined);
           expect(events[0]?.id).toBe(eventId === undefined ? undefined : String(eventId));
-          expect(retries).toEqual(retryMs === undefined ? [] : [retryMs]);
+          // -0 goes out as "retry: 0", which is the same delay.
+          expect(retries).toEqual(retryMs === undefined ? [] : [retryMs + 0]);
         },
       ),
       { numRuns: 3000 },
