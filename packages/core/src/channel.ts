@@ -2,6 +2,7 @@ import { type Broker, type BrokerMessage, type HistoryOptions, MemoryBroker, typ
 import { SseError } from './errors.js';
 import { checkEventName, checkId, encode, jsonSerializer, type Serializer, serialize } from './format.js';
 import { counters } from './metrics.js';
+import { checkRetryRange, randomRetry } from './retry-range.js';
 import {
   checkMaxEventBytes,
   DEFAULT_MAX_EVENT_BYTES,
@@ -322,13 +323,7 @@ export class ChannelRegistry {
   /** @throws {@link SseError} `INVALID_OPTION` for a `closeRetry` range or `maxEventBytes` that is not one. */
   constructor(options: ChannelRegistryOptions = {}) {
     checkMaxEventBytes(options.maxEventBytes);
-    const { min = 1000, max = 5000 } = options.closeRetry ?? {};
-    if (!(Number.isSafeInteger(min) && Number.isSafeInteger(max) && min >= 0 && max >= min)) {
-      throw new SseError(
-        'INVALID_OPTION',
-        `closeRetry { min: ${min}, max: ${max} } must be integers with 0 <= min <= max.`,
-      );
-    }
+    const closeRetry = checkRetryRange('closeRetry', options.closeRetry);
     const registry = this;
     const channels = this.#channels;
     this.#owner = {
@@ -339,7 +334,7 @@ export class ChannelRegistry {
         return registry.closed;
       },
       endWithRetryHint(stream) {
-        stream.writeFrame(encode({ retry: min + Math.floor(Math.random() * (max - min + 1)) }));
+        stream.writeFrame(encode({ retry: randomRetry(closeRetry) }));
         stream.close();
       },
       report: options.onError ?? ((error, channel) => console.error(`[ssekit] channel "${channel}":`, error)),

@@ -32,6 +32,7 @@ export {
   refusalResponse,
 } from './limits.js';
 export { readMetrics, type SseMetrics } from './metrics.js';
+export type { RetryRange } from './retry-range.js';
 export type { SseSink } from './sink.js';
 export {
   checkStreamOptions,

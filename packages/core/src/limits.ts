@@ -1,4 +1,5 @@
 import { SseError } from './errors.js';
+import { checkRetryRange, type RetryRange, randomRetry } from './retry-range.js';
 
 /** Options of {@link ConnectionLimiter}. */
 export interface ConnectionLimitOptions<Request> {
@@ -21,7 +22,7 @@ export interface ConnectionLimitOptions<Request> {
    */
   refuse?: 'retry' | 'status';
   /** Range, in ms, of the retry hint (and `Retry-After`, rounded up to seconds). Default 1 000–5 000. */
-  retry?: { min: number; max: number };
+  retry?: RetryRange;
 }
 
 /** What a request over a limit is answered with. */
@@ -45,17 +46,13 @@ export class ConnectionLimiter<Request = unknown> {
   readonly #perKey: number;
   readonly #key: ((request: Request) => string | undefined) | undefined;
   readonly #refuse: 'retry' | 'status';
-  readonly #retry: { min: number; max: number };
+  readonly #retry: RetryRange;
   readonly #byKey = new Map<string, number>();
   #open = 0;
 
   /** @throws {@link SseError} `INVALID_OPTION` for limits or a retry range that are not ones. */
   constructor(options: ConnectionLimitOptions<Request> = {}) {
-    const {
-      total = Number.POSITIVE_INFINITY,
-      perKey = Number.POSITIVE_INFINITY,
-      retry = { min: 1000, max: 5000 },
-    } = options;
+    const { total = Number.POSITIVE_INFINITY, perKey = Number.POSITIVE_INFINITY } = options;
     const count = (n: number) => n === Number.POSITIVE_INFINITY || (Number.isSafeInteger(n) && n >= 0);
     if (!count(total) || !count(perKey)) {
       throw new SseError(
@@ -63,19 +60,11 @@ export class ConnectionLimiter<Request = unknown> {
         `limits { total: ${total}, perKey: ${perKey} } must be whole numbers, 0 or more.`,
       );
     }
-    if (
-      !(Number.isSafeInteger(retry.min) && Number.isSafeInteger(retry.max) && retry.min >= 0 && retry.max >= retry.min)
-    ) {
-      throw new SseError(
-        'INVALID_OPTION',
-        `retry { min: ${retry.min}, max: ${retry.max} } must be whole ms, 0 <= min <= max.`,
-      );
-    }
     this.#total = total;
     this.#perKey = perKey;
     this.#key = options.key;
     this.#refuse = options.refuse ?? 'retry';
-    this.#retry = retry;
+    this.#retry = checkRetryRange('retry', options.retry);
   }
 
   /** Streams open now under this limiter. */
@@ -107,8 +96,7 @@ export class ConnectionLimiter<Request = unknown> {
   }
 
   #refusal(status: 429 | 503): Refusal {
-    const { min, max } = this.#retry;
-    const retryMs = min + Math.floor(Math.random() * (max - min + 1));
+    const retryMs = randomRetry(this.#retry);
     return { status: this.#refuse === 'retry' ? 200 : status, retryMs };
   }
 }

@@ -3,6 +3,7 @@ import type { Http2SecureServer, Http2Server } from 'node:http2';
 import type { ChannelRegistry } from '../channel.js';
 import { SseError } from '../errors.js';
 import { encode } from '../format.js';
+import { checkRetryRange, type RetryRange, randomRetry } from '../retry-range.js';
 import type { SseStream } from '../stream.js';
 import type { NodeRequest, NodeResponse } from './index.js';
 
@@ -39,7 +40,7 @@ export interface ShutdownOptions {
   /** A registry whose channels' streams are closed too (`registry.close()`), with its own retry hints. */
   registry?: ChannelRegistry;
   /** Range, in ms, of the reconnection delay each client is told; random within it. Default 1 000–5 000. */
-  retry?: { min: number; max: number };
+  retry?: RetryRange;
   /** Milliseconds to let clients take what is buffered for them before the rest is destroyed. Default 5 000. */
   deadline?: number;
 }
@@ -55,15 +56,8 @@ export interface ShutdownOptions {
  * @throws {@link SseError} `INVALID_OPTION` for a retry range or deadline that is not one.
  */
 export async function shutdown(server: NodeServer, options: ShutdownOptions = {}): Promise<void> {
-  const { registry, retry = { min: 1000, max: 5000 }, deadline = 5000 } = options;
-  if (
-    !(Number.isSafeInteger(retry.min) && Number.isSafeInteger(retry.max) && retry.min >= 0 && retry.max >= retry.min)
-  ) {
-    throw new SseError(
-      'INVALID_OPTION',
-      `retry { min: ${retry.min}, max: ${retry.max} } must be whole ms, 0 <= min <= max.`,
-    );
-  }
+  const { registry, retry, deadline = 5000 } = options;
+  const range = checkRetryRange('retry', retry);
   if (!(Number.isSafeInteger(deadline) && deadline >= 0)) {
     throw new SseError('INVALID_OPTION', `deadline ${deadline} must be whole ms, 0 or more.`);
   }
@@ -77,7 +71,7 @@ export async function shutdown(server: NodeServer, options: ShutdownOptions = {}
   }
   streamsByServer.delete(server);
   for (const { stream } of open) {
-    stream.writeFrame(encode({ retry: retry.min + Math.floor(Math.random() * (retry.max - retry.min + 1)) }));
+    stream.writeFrame(encode({ retry: randomRetry(range) }));
     stream.close();
   }
   await channelsClosed;
