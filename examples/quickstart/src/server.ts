@@ -5,7 +5,7 @@
  *   GET  /events  the stream: a `greeting`, then a `tick` every second with id 1, 2, 3…
  *   POST /drop    ends every open stream, to watch the browser reconnect and carry on
  *
- * Run it with `pnpm demo` at the repository root.
+ * Run it with `pnpm --filter @ssekit/example-quickstart start` at the repository root.
  */
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -35,8 +35,8 @@ function openEvents(req: http.IncomingMessage, res: http.ServerResponse): SseStr
     n += 1;
     stream.send({ n, time: new Date().toISOString() }, { event: 'tick', id: n });
   }, 1000);
-  // `signal` aborts when the stream ends, whichever side ends it: release everything here.
-  stream.signal.addEventListener('abort', () => clearInterval(timer));
+  // Runs once when the stream ends, whichever side ends it (at once if it already has).
+  stream.onClose(() => clearInterval(timer));
   return stream;
 }
 
@@ -58,7 +58,7 @@ export async function start({ port = 3000, host = '127.0.0.1' }: StartOptions = 
     } else if (req.method === 'GET' && pathname === '/events') {
       const stream = openEvents(req, res);
       streams.add(stream);
-      stream.signal.addEventListener('abort', () => streams.delete(stream));
+      stream.onClose(() => streams.delete(stream));
     } else if (req.method === 'POST' && pathname === '/drop') {
       for (const stream of streams) stream.close();
       res.writeHead(204).end();
@@ -87,7 +87,7 @@ export async function start({ port = 3000, host = '127.0.0.1' }: StartOptions = 
   };
 }
 
-// `tsx src/server.ts` (what `pnpm demo` runs) starts the server; importing this file does not.
+// `tsx src/server.ts` (what `pnpm start` runs) starts the server; importing this file does not.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3000);
   try {
@@ -95,7 +95,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.log(`ssekit demo: ${url}\nOpen it in a browser; Ctrl+C stops the server.`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    console.error(`Port ${port} is in use. Try another one: PORT=${port + 1} pnpm demo`);
+    console.error(`Port ${port} is in use. Try another one: PORT=${port + 1} pnpm start`);
     process.exitCode = 1;
   }
 }

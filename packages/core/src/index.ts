@@ -1,3 +1,8 @@
+/**
+ * Server-sent event streams, channels and brokers for any runtime with Web streams: the runtime-agnostic core of ssekit.
+ *
+ * @module @ssekit/core
+ */
 export {
   type Broker,
   type BrokerEvent,
@@ -49,6 +54,7 @@ export {
   type SseStreamInit,
   type SseStreamOptions,
   type StreamEvent,
+  type UntypedSseStream,
 } from './stream.js';
 export {
   type CreateResponseOptions,

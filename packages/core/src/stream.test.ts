@@ -274,6 +274,24 @@ describe('SseStream', () => {
     await stream.drain();
   });
 
+  it('calls onClose once with the reason, at once for a stream that has ended, and not once removed', async () => {
+    const { stream } = open();
+    const reasons: string[] = [];
+    stream.onClose((reason) => reasons.push(reason.code));
+    const removed = vi.fn();
+    stream.onClose(removed)();
+    stream.close();
+    stream.close();
+    expect(reasons).toEqual(['STREAM_CLOSED']);
+    expect(removed).not.toHaveBeenCalled();
+
+    // The case a listener on `signal` misses: the stream ended before the handler ran.
+    const late = vi.fn();
+    stream.onClose(late);
+    expect(late).toHaveBeenCalledTimes(1);
+    expect(late.mock.calls[0]?.[0]).toBeInstanceOf(SseError);
+  });
+
   it('types send against an event map, declared as a type or an interface', () => {
     interface ChatEvents {
       joined: { user: string };

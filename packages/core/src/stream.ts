@@ -16,6 +16,14 @@ export type MessageData<Events extends object> = 'message' extends keyof Events
     ? Events[string]
     : never;
 
+/**
+ * A stream whose events are not typed yet, as a framework's request context carries it:
+ * `res.sse as SseStream<MyEvents>` compiles for any event map, type alias or interface
+ * (TypeScript refuses the same cast from `SseStream<EventMap>`).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: `any` is what lets one cast reach every event map.
+export type UntypedSseStream = SseStream<any>;
+
 /** Fields of an event besides its name and data. */
 export interface SendOptions {
   /** Sets the client's last event id (sent back as `Last-Event-ID`); no CR, LF or NUL. */
@@ -247,6 +255,27 @@ export class SseStream<Events extends object = EventMap> {
    */
   get signal(): AbortSignal {
     return this.#sink.signal;
+  }
+
+  /**
+   * Calls `listener` once when the stream ends, by either side, with the reason (as on
+   * `signal.reason`); at once if it has ended already, which a listener added to `signal`
+   * would miss (a request refused by a limit, a client gone before the handler ran).
+   * Returns a function that removes the listener.
+   *
+   * @example
+   * const timer = setInterval(() => stream.send(String(Date.now())), 1000);
+   * stream.onClose(() => clearInterval(timer));
+   */
+  onClose(listener: (reason: SseError) => void): () => void {
+    const signal = this.signal;
+    const call = (): void => listener(signal.reason as SseError);
+    if (signal.aborted) {
+      call();
+      return () => {};
+    }
+    signal.addEventListener('abort', call, { once: true });
+    return () => signal.removeEventListener('abort', call);
   }
 
   /** Whether the stream has ended; writes then return `false`. */

@@ -25,6 +25,23 @@ describe.each([
     expect(body).toBe('retry: 100\n\nevent: greeting\ndata: hi\n\n');
   });
 
+  it("types res.sse by a cast to the app's event map, an interface too", async () => {
+    interface Clock {
+      tick: { n: number };
+    }
+    const app = create();
+    app.get('/events', sse(), (_req, res) => {
+      const stream = res.sse as SseStream<Clock>;
+      // @ts-expect-error the data of a tick is { n: number }
+      const misuse = () => stream.send('one', { event: 'tick' });
+      stream.send({ n: 1 }, { event: 'tick' });
+      stream.close();
+      return misuse;
+    });
+    const { url } = await start(app);
+    expect((await get(`${url}/events`)).body).toContain('event: tick\ndata: {"n":1}\n\n');
+  });
+
   it('passes an error thrown after the stream opened to the error handler, and ends the stream', async () => {
     let stream: SseStream | undefined;
     const errors: unknown[] = [];

@@ -1,3 +1,8 @@
+/**
+ * Server-sent events for Express 4 and 5: the `sse()` middleware and `channel()` routes.
+ *
+ * @module @ssekit/express
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ChannelAdmission,
@@ -8,6 +13,7 @@ import {
   checkStreamOptions,
   type SseStream,
   type SseStreamOptions,
+  type UntypedSseStream,
 } from '@ssekit/core';
 import { createStream } from '@ssekit/core/node';
 
@@ -20,7 +26,7 @@ declare global {
        * The event stream that the `sse()` middleware opened for this request. For typed
        * events: `const stream = res.sse as SseStream<MyEvents>`.
        */
-      sse: SseStream;
+      sse: UntypedSseStream;
     }
   }
 }
@@ -71,9 +77,9 @@ export function sseErrors(
  * @example
  * app.get('/events', sse({ retry: 2000 }), (req, res) => {
  *   const timer = setInterval(() => res.sse.send({ now: Date.now() }), 1000);
- *   res.sse.signal.addEventListener('abort', () => clearInterval(timer));
+ *   res.sse.onClose(() => clearInterval(timer));
  * });
- * @throws {@link SseError} for invalid options, when the middleware is created.
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the middleware is created.
  */
 export function sse(options: SseStreamOptions = {}): SseMiddleware {
   checkStreamOptions(options);
@@ -108,7 +114,7 @@ export interface ChannelRouteOptions extends SseStreamOptions {
  * app.post('/rooms/:room', express.json(), async (req, res) => {
  *   res.json({ id: await registry.channel(`room:${req.params.room}`).publish(req.body) });
  * });
- * @throws {@link SseError} for invalid options, when the handler is created.
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the handler is created.
  */
 export function channel(
   registry: ChannelRegistry,

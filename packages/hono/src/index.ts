@@ -1,3 +1,8 @@
+/**
+ * Server-sent events for Hono on Node, Bun, Deno and Cloudflare Workers: `sse()` handlers and `channel()` routes.
+ *
+ * @module @ssekit/hono
+ */
 import {
   type ChannelAuthorizer,
   type ChannelMessage,
@@ -39,7 +44,7 @@ export type SseHandler<E extends Env, P extends string, Events extends object> =
  *     await new Promise((resolve) => setTimeout(resolve, 1000));
  *   }
  * }));
- * @throws {@link SseError} for invalid options, when the handler is created.
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the handler is created.
  */
 export function sse<E extends Env = Env, P extends string = string, Events extends object = EventMap>(
   handler: SseHandler<E, P, Events>,
@@ -88,7 +93,7 @@ export interface ChannelRouteOptions<E extends Env, P extends string> extends Cr
  * @param name - the channel, or a function of the context that names it.
  * @example
  * app.get('/rooms/:room/events', channel(registry, (c) => `room:${c.req.param('room')}`));
- * @throws {@link SseError} for invalid options, when the handler is created.
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the handler is created.
  */
 export function channel<E extends Env = Env, P extends string = string>(
   registry: ChannelRegistry,

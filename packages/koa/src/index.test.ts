@@ -35,6 +35,24 @@ describe.each([
     expect(logged).toEqual(['200 text/event-stream']);
   });
 
+  it("types ctx.sse by a cast to the app's event map, an interface too", async () => {
+    interface Clock {
+      tick: { n: number };
+    }
+    const app = new Create();
+    app.use(sse());
+    app.use((ctx) => {
+      const stream = ctx.sse as SseStream<Clock>;
+      // @ts-expect-error the data of a tick is { n: number }
+      const misuse = () => stream.send('one', { event: 'tick' });
+      stream.send({ n: 1 }, { event: 'tick' });
+      stream.close();
+      return misuse;
+    });
+    const { url } = await start(app);
+    expect((await get(`${url}/events`)).body).toContain('event: tick\ndata: {"n":1}\n\n');
+  });
+
   it('reports no error on the app when the client disconnects', async () => {
     const app = new Create();
     const onError = vi.fn();

@@ -1,3 +1,8 @@
+/**
+ * Server-sent events for Koa 2 and 3: the `sse()` middleware and `channel()` routes.
+ *
+ * @module @ssekit/koa
+ */
 import {
   type ChannelAuthorizer,
   type ChannelMessage,
@@ -6,6 +11,7 @@ import {
   checkStreamOptions,
   type SseStream,
   type SseStreamOptions,
+  type UntypedSseStream,
 } from '@ssekit/core';
 import { createStreamBody } from '@ssekit/core/node';
 import type { Context, Middleware } from 'koa';
@@ -18,7 +24,7 @@ export type { SseStream, SseStreamOptions } from '@ssekit/core';
  */
 export interface SseContext {
   /** The event stream that the `sse()` middleware opened for this request. */
-  sse: SseStream;
+  sse: UntypedSseStream;
 }
 
 declare module 'koa' {
@@ -27,7 +33,7 @@ declare module 'koa' {
      * The event stream that the `sse()` middleware opened for this request. For typed
      * events: `const stream = ctx.sse as SseStream<MyEvents>`.
      */
-    sse: SseStream;
+    sse: UntypedSseStream;
   }
 }
 
@@ -44,9 +50,9 @@ declare module 'koa' {
  * @example
  * router.get('/events', sse({ retry: 2000 }), (ctx) => {
  *   const timer = setInterval(() => ctx.sse.send({ now: Date.now() }), 1000);
- *   ctx.sse.signal.addEventListener('abort', () => clearInterval(timer));
+ *   ctx.sse.onClose(() => clearInterval(timer));
  * });
- * @throws {@link SseError} for invalid options, when the middleware is created.
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the middleware is created.
  */
 export function sse(options: SseStreamOptions = {}): Middleware {
   checkStreamOptions(options);
@@ -74,7 +80,7 @@ export interface ChannelRouteOptions extends SseStreamOptions {
  * @param name - the channel, or a function of the context that names it.
  * @example
  * router.get('/rooms/:room/events', channel(registry, (ctx) => `room:${ctx.params.room}`));
- * @throws {@link SseError} for invalid options, when the middleware is created.
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the middleware is created.
  */
 export function channel(
   registry: ChannelRegistry,

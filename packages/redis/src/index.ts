@@ -1,3 +1,8 @@
+/**
+ * A Redis Streams broker, so that channels reach every instance of an app, in one order, with shared history.
+ *
+ * @module @ssekit/redis
+ */
 import { createClient, type RedisClientType } from '@redis/client';
 import {
   type Broker,
@@ -150,7 +155,7 @@ export class RedisBroker implements Broker {
   #closed = false;
   #readLoop: Promise<void> | undefined;
 
-  /** @throws {@link SseError} `INVALID_OPTION` for a history size below 1 or an invalid age. */
+  /** @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a history size below 1 or an invalid age. */
   constructor(options: RedisBrokerOptions = {}) {
     const { size = 1000, maxAge } = options.history ?? {};
     if (

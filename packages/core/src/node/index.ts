@@ -1,3 +1,8 @@
+/**
+ * Event streams on Node's `http` and `http2` responses, and graceful shutdown of a server that serves them.
+ *
+ * @module @ssekit/core/node
+ */
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -277,7 +282,7 @@ export interface StreamBody<Events extends object = EventMap> {
  *
  * @param req - the request, for `Last-Event-ID` and the method.
  * @param res - the response, cut off when the client is too slow.
- * @throws {@link SseError} for invalid options, before anything is created.
+ * @throws {@link @ssekit/core!SseError} for invalid options, before anything is created.
  */
 export function createStreamBody<Events extends object = EventMap>(
   req: NodeRequest,
@@ -312,9 +317,9 @@ export function createStreamBody<Events extends object = EventMap>(
  * http.createServer((req, res) => {
  *   const stream = createStream(req, res, { retry: 2000 });
  *   const timer = setInterval(() => stream.send({ now: Date.now() }), 1000);
- *   stream.signal.addEventListener('abort', () => clearInterval(timer));
+ *   stream.onClose(() => clearInterval(timer));
  * });
- * @throws {@link SseError} for invalid options, before anything is written.
+ * @throws {@link @ssekit/core!SseError} for invalid options, before anything is written.
  */
 export function createStream<Events extends object = EventMap>(
   req: NodeRequest,

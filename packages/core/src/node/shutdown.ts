@@ -53,7 +53,7 @@ export interface ShutdownOptions {
  *
  * @example
  * process.on('SIGTERM', () => shutdown(server, { registry }).then(() => process.exit(0)));
- * @throws {@link SseError} `INVALID_OPTION` for a retry range or deadline that is not one.
+ * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a retry range or deadline that is not one.
  */
 export async function shutdown(server: NodeServer, options: ShutdownOptions = {}): Promise<void> {
   const { registry, retry, deadline = 5000 } = options;
