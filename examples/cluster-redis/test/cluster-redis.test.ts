@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../../../packages/core/test/chromium.js';
+import { launchChromium, screenshotPath } from '../../../packages/core/test/chromium.js';
 import { type RedisServer, startRedis } from '../../../packages/redis/test/redis-server.js';
 
 let redis: RedisServer;
@@ -65,6 +65,7 @@ describe('the cluster-redis example', () => {
         /^hello from tab one \(posted to (express|koa|hono), event \d+-\d+\)$/,
       );
     }
+    for (const [i, tab] of tabs.entries()) await tab.screenshot({ path: screenshotPath(`cluster-redis-tab-${i + 1}`) });
     await Promise.all(tabs.map((tab) => tab.close()));
   });
 });

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventSource } from 'eventsource';
+import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, screenshotPath } from '../../../packages/core/test/chromium.js';
 import { get } from '../../../packages/core/test/helpers.js';
 import { RUNTIMES, type RunningServer, type Runtime, startServer } from '../../../test/runtimes/launch.js';
 // @ts-expect-error build.mjs is plain JavaScript, without types.
@@ -25,6 +27,10 @@ const names: Record<Runtime, string> = {
 };
 
 beforeAll(() => buildAll(), 60_000);
+
+/** Chromium, for the runtimes whose page is checked in a browser; launched once, if at all. */
+let browser: Promise<Browser> | undefined;
+afterAll(async () => (await browser)?.close());
 
 describe.each(RUNTIMES)('the hono-edge example on %s', (runtime) => {
   let server: RunningServer;
@@ -68,5 +74,39 @@ describe.each(RUNTIMES)('the hono-edge example on %s', (runtime) => {
     } finally {
       for (const page of pages) page.close();
     }
+  });
+});
+
+// The page in a real browser, on the edge runtime and on Bun: the clock ticks, and a message
+// typed in one tab appears in another.
+describe.each(['workerd', 'bun'] as const)('the hono-edge page on %s in Chromium', (runtime) => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    server = await startServer(runtime, path.join(root, bundles[runtime]), {
+      workerdConfig: path.join(root, 'workerd.capnp'),
+    });
+  });
+  afterAll(() => server?.stop());
+
+  it('shows the clock and carries messages between tabs', async () => {
+    browser ??= launchChromium(chromium);
+    const [first, second] = await Promise.all([(await browser).newPage(), (await browser).newPage()]);
+    if (!first || !second) throw new Error('no page');
+    for (const page of [first, second]) {
+      await page.goto(server.url);
+      await page.waitForFunction(() => document.getElementById('messages-status')?.textContent === 'open');
+    }
+    const readTick = () => Number(/tick (\d+)$/.exec(document.getElementById('clock')?.textContent ?? '')?.[1] ?? 0);
+    const before = await first.evaluate(readTick);
+    await first.waitForFunction(`(${readTick})() > ${before}`);
+
+    await first.fill('#text', `hello from ${runtime}`);
+    await first.click('#send button');
+    await second.locator('#messages li', { hasText: `hello from ${runtime}` }).waitFor();
+    expect(await second.locator('#messages li').first().textContent()).toMatch(
+      new RegExp(`^hello from ${runtime} \\(via `),
+    );
+    await first.screenshot({ path: screenshotPath(`hono-edge-${runtime}`) });
+    await Promise.all([first.close(), second.close()]);
   });
 });

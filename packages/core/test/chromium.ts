@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
-import type { BrowserType } from 'playwright-core';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserType, chromium } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Debian's Chromium; tests never download a browser. `.ci/run` installs it. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -24,4 +26,31 @@ export function launchChromium(chromium: BrowserType) {
       '--disable-sync',
     ],
   });
+}
+
+const screenshots = fileURLToPath(new URL('../../../test-output/screenshots/', import.meta.url));
+
+/** Where a test keeps screenshot `name` (a PNG, kept after the run for people to look at). */
+export function screenshotPath(name: string): string {
+  mkdirSync(screenshots, { recursive: true });
+  return `${screenshots}${name}.png`;
+}
+
+/**
+ * For an example's browser tests: starts its server on a free port and Chromium before the
+ * file's tests and stops both after them. Read `server` and `browser` inside the tests.
+ */
+export function serveToChromium<Server extends { url: string; close(): Promise<void> }>(
+  start: (options: { port: number }) => Promise<Server>,
+): { server: Server; browser: Browser } {
+  const running = {} as { server: Server; browser: Browser };
+  beforeAll(async () => {
+    running.server = await start({ port: 0 });
+    running.browser = await launchChromium(chromium);
+  });
+  afterAll(async () => {
+    await running.browser?.close();
+    await running.server?.close();
+  });
+  return running;
 }

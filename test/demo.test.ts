@@ -1,0 +1,45 @@
+// `pnpm demo` is the README's first command: it must start, print its URL, and serve a page
+// whose streams work, with no service besides Node.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { EventSource } from 'eventsource';
+import { describe, expect, it } from 'vitest';
+import { afterThisTest } from '../packages/core/test/helpers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('pnpm demo', () => {
+  it('prints a URL that serves the chat, live', async () => {
+    const demo = spawn('pnpm', ['demo'], {
+      cwd: root,
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+      detached: true, // its own process group: pnpm, tsx and node all stop together
+    });
+    afterThisTest(() => {
+      if (demo.exitCode === null && demo.pid) process.kill(-demo.pid, 'SIGTERM');
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      demo.stdout.setEncoding('utf8').on('data', (text: string) => {
+        out += text;
+        const match = /ssekit chat: (http:\/\/127\.0\.0\.1:\d+)\n/.exec(out);
+        if (match?.[1]) resolve(match[1]);
+      });
+      demo.once('exit', (code) => reject(new Error(`pnpm demo exited (${code}):\n${out}`)));
+    });
+
+    expect(await (await fetch(url)).text()).toContain('<title>ssekit chat</title>');
+    const source = new EventSource(`${url}/rooms/general/events`);
+    afterThisTest(() => source.close());
+    await new Promise((resolve) => source.addEventListener('open', resolve));
+    const received = new Promise<MessageEvent>((resolve) => source.addEventListener('message', resolve));
+    const posted = await fetch(`${url}/rooms/general/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'demo', text: 'it works' }),
+    });
+    expect(posted.status).toBe(201);
+    expect(JSON.parse((await received).data)).toMatchObject({ name: 'demo', text: 'it works' });
+  }, 30_000);
+});
