@@ -7,6 +7,7 @@ import {
   createWebSink,
   MAX_LAST_EVENT_ID_LENGTH,
   readLastEventId,
+  readMetrics,
   SseError,
   type SseSink,
   SseStream,
@@ -290,6 +291,22 @@ describe('SseStream', () => {
     stream.onClose(late);
     expect(late).toHaveBeenCalledTimes(1);
     expect(late.mock.calls[0]?.[0]).toBeInstanceOf(SseError);
+  });
+
+  it('counts in readMetrics what it wrote or buffered, not frames dropped or sent after the end', () => {
+    const { stream } = open({ onOverflow: 'drop', maxBufferedBytes: 100 });
+    const before = readMetrics();
+    stream.send('x'.repeat(80)); // fills the sink
+    stream.send('y'.repeat(50)); // waits in the buffer
+    const kept = readMetrics();
+    expect(kept.eventsWritten - before.eventsWritten).toBe(2);
+    expect(kept.bytesWritten - before.bytesWritten).toBe(2 * '\n\n'.length + 'data: '.length * 2 + 80 + 50);
+    expect(stream.send('z'.repeat(80))).toBe(false); // over the bound: dropped
+    stream.close();
+    expect(stream.send('after the end')).toBe(false);
+    const after = readMetrics();
+    expect(after.eventsWritten).toBe(kept.eventsWritten);
+    expect(after.bytesWritten).toBe(kept.bytesWritten);
   });
 
   it('types send against an event map, declared as a type or an interface', () => {

@@ -304,9 +304,7 @@ export class SseStream<Events extends object = EventMap> {
   send<K extends keyof Events & string>(data: Events[K], options: SendOptions & { event: K }): boolean;
   send(data: MessageData<Events>, options?: SendOptions & { event?: undefined }): boolean;
   send(data: unknown, options?: SendOptions & { event?: string }): boolean {
-    const frame = this.#encodeEvent(data, options);
-    counters.eventsWritten++;
-    return this.#write(frame);
+    return this.#writeEvent(this.#encodeEvent(data, options));
   }
 
   /** Sends a comment line, which clients ignore (see `encodeComment`). */
@@ -320,8 +318,7 @@ export class SseStream<Events extends object = EventMap> {
    * bytes afterwards: the Node sink keeps its HTTP framing of each frame for the next stream.
    */
   writeFrame(frame: Uint8Array): boolean {
-    counters.eventsWritten++;
-    return this.#write(frame);
+    return this.#writeEvent(frame);
   }
 
   /** Resolves once the buffer is empty and the transport takes bytes again, or the stream ended. */
@@ -364,9 +361,7 @@ export class SseStream<Events extends object = EventMap> {
           return;
         }
         const { data, event, id, retry } = next.value;
-        const frame = this.#encodeEvent(data, { event, id, retry });
-        counters.eventsWritten++;
-        this.#write(frame);
+        this.#writeEvent(this.#encodeEvent(data, { event, id, retry }));
         if (this.#waitingForSink) await this.drain();
       }
     } finally {
@@ -417,17 +412,22 @@ export class SseStream<Events extends object = EventMap> {
     return frame;
   }
 
+  /** {@link SseStream.#write} for an event: counted once it is written or buffered. */
+  #writeEvent(frame: Uint8Array): boolean {
+    if (!this.#write(frame)) return false;
+    counters.eventsWritten++;
+    return true;
+  }
+
   #write(frame: Uint8Array): boolean {
     if (this.#closed) return false;
     this.#wroteSinceCheck = true;
-    counters.bytesWritten += frame.byteLength;
     if (this.#waitingForSink) {
       if (this.#queuedBytes + frame.byteLength > this.#maxBufferedBytes) return this.#overflow(frame.byteLength);
       this.#queue.push(frame);
       this.#queuedBytes += frame.byteLength;
-      return true;
-    }
-    if (!this.#sink.write(frame)) this.#waitForSink();
+    } else if (!this.#sink.write(frame)) this.#waitForSink();
+    counters.bytesWritten += frame.byteLength;
     return true;
   }
 
