@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHistogram } from 'node:perf_hooks';
 import { readMetrics } from '@ssekit/core';
 
 /** One reading of the server, as the page draws it. */
@@ -24,6 +24,7 @@ export interface Sample {
 }
 
 const MiB = 1024 * 1024;
+const LOOP_TICK_MS = 10;
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 /**
@@ -31,8 +32,16 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
  * covers the interval since the previous one; `stop` releases the timer and the histogram.
  */
 export function startSampler(intervalMs: number, onSample: (sample: Sample) => void): { stop: () => void } {
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
+  // Event loop delay: how late a 10 ms timer fires. Measured here rather than with
+  // monitorEventLoopDelay, whose reset() also forgets when it last ticked, so that a block
+  // starting right after a sample was lost from every sample.
+  const loop = createHistogram();
+  let lastTick = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    loop.record(Math.max(1, Math.round((now - lastTick - LOOP_TICK_MS) * 1e6)));
+    lastTick = now;
+  }, LOOP_TICK_MS);
   let cpuBefore = process.cpuUsage();
   let before = performance.now();
 
@@ -40,7 +49,7 @@ export function startSampler(intervalMs: number, onSample: (sample: Sample) => v
     const now = performance.now();
     const cpu = process.cpuUsage(cpuBefore);
     const memory = process.memoryUsage();
-    // The histogram is in ns; an idle interval may have recorded nothing yet.
+    // The histogram is in ns; an interval may have recorded nothing yet.
     const delay = (value: number) => (loop.count > 0 ? round(value / 1e6) : 0);
     const reading: Sample = {
       at: Date.now(),
@@ -64,7 +73,7 @@ export function startSampler(intervalMs: number, onSample: (sample: Sample) => v
   return {
     stop: () => {
       clearInterval(timer);
-      loop.disable();
+      clearInterval(ticker);
     },
   };
 }
