@@ -291,6 +291,7 @@ describe('SseStream', () => {
     stream.onClose(late);
     expect(late).toHaveBeenCalledTimes(1);
     expect(late.mock.calls[0]?.[0]).toBeInstanceOf(SseError);
+    expect(late.mock.calls[0]?.[0]).toMatchObject({ code: 'STREAM_CLOSED' });
   });
 
   it('counts in readMetrics what it wrote or buffered, not frames dropped or sent after the end', () => {

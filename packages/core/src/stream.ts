@@ -261,7 +261,8 @@ export class SseStream<Events extends object = EventMap> {
    * Calls `listener` once when the stream ends, by either side, with the reason (as on
    * `signal.reason`); at once if it has ended already, which a listener added to `signal`
    * would miss (a request refused by a limit, a client gone before the handler ran).
-   * Returns a function that removes the listener.
+   * Returns a function that removes the listener. The listener should not throw: called at
+   * once, its error reaches the caller; called later, it is an uncaught exception.
    *
    * @example
    * const timer = setInterval(() => stream.send(String(Date.now())), 1000);

@@ -102,8 +102,13 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
     },
     close(reason) {
       if (ended.signal.aborted) return;
-      controller.close();
-      finish(reason);
+      try {
+        controller.close();
+      } finally {
+        // A body the runtime closed or errored without telling us throws here; the stream
+        // has ended all the same, and its signal must say so.
+        finish(reason);
+      }
     },
     abort(reason) {
       if (ended.signal.aborted) return;

@@ -93,19 +93,26 @@ describe.each([
   });
 
   it('answers a request over the limit as the limiter says, and the handler sees a closed stream', async () => {
-    const seen: boolean[] = [];
+    const seen: (boolean | string)[] = [];
     const app = new Create();
     const limit = new ConnectionLimiter({ total: 0, refuse: 'status', retry: { min: 3000, max: 3000 } });
     app.use(sse({ limit }));
     app.use((ctx) => {
       seen.push(ctx.sse.closed);
+      // A timer started here is released at once: onClose runs for a stream already ended.
+      const timer = setInterval(() => ctx.sse.send('never'), 10);
+      ctx.sse.onClose((reason) => {
+        clearInterval(timer);
+        seen.push(reason.code);
+      });
+      seen.push('handler done');
     });
     const { url } = await start(app);
     const { res, body } = await get(`${url}/events`);
     expect(res.statusCode).toBe(503);
     expect(res.headers['retry-after']).toBe('3');
     expect(body).toBe('Too many streams.');
-    expect(seen).toEqual([true]);
+    expect(seen).toEqual([true, 'STREAM_CLOSED', 'handler done']);
     const hinted = new Create();
     hinted.use(sse({ limit: new ConnectionLimiter({ total: 0, retry: { min: 700, max: 700 } }) }));
     const retry = await get(`${(await start(hinted)).url}/events`);
