@@ -1,6 +1,6 @@
 // `pnpm demo` is the README's first command: it must start, print its URL, and serve a page
 // whose streams work, with no service besides Node.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { EventSource } from 'eventsource';
 import { describe, expect, it } from 'vitest';
@@ -8,17 +8,33 @@ import { afterThisTest } from '../packages/core/test/helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/** Stops `child`'s whole process group, even when `child` itself has exited already. */
+async function stopGroup(child: ChildProcess) {
+  const signal = (name: NodeJS.Signals | 0) => {
+    try {
+      if (child.pid) process.kill(-child.pid, name);
+      return true;
+    } catch {
+      return false; // the group is gone
+    }
+  };
+  if (!signal('SIGTERM')) return;
+  for (let waited = 0; waited < 5_000; waited += 50) {
+    if (!signal(0)) return; // 0 only asks whether the group still exists
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  signal('SIGKILL');
+}
+
 describe('pnpm demo', () => {
   it('prints a URL that serves the chat, live', async () => {
     const demo = spawn('pnpm', ['demo'], {
       cwd: root,
-      env: { ...process.env, PORT: '0' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'inherit'],
       detached: true, // its own process group: pnpm, tsx and node all stop together
     });
-    afterThisTest(() => {
-      if (demo.exitCode === null && demo.pid) process.kill(-demo.pid, 'SIGTERM');
-    });
+    afterThisTest(() => stopGroup(demo));
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
       demo.stdout.setEncoding('utf8').on('data', (text: string) => {
@@ -26,6 +42,7 @@ describe('pnpm demo', () => {
         const match = /ssekit chat: (http:\/\/127\.0\.0\.1:\d+)\n/.exec(out);
         if (match?.[1]) resolve(match[1]);
       });
+      demo.once('error', reject); // no pnpm on the PATH
       demo.once('exit', (code) => reject(new Error(`pnpm demo exited (${code}):\n${out}`)));
     });
 

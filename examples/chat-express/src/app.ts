@@ -5,7 +5,7 @@
  *   GET  /rooms                   the rooms
  *   GET  /rooms/:room/messages    the room's recent messages, and the id to stream from
  *   GET  /rooms/:room/events      the room's event stream, resuming after `Last-Event-ID`
- *   POST /rooms/:room/messages    posts `{ name, text }`: 201 `{ id }` once every tab has it
+ *   POST /rooms/:room/messages    posts `{ name, text }`: 201 `{ id }` once the channel has it
  */
 import { readFileSync } from 'node:fs';
 import { ChannelRegistry } from '@ssekit/core';
@@ -58,12 +58,12 @@ export interface Chat {
 /** Builds the chat app. */
 export function createChat(): Chat {
   // In memory: one process, history of 1 000 events per room. For several processes, pass
-  // `broker: new RedisBroker(...)` from @ssekit/redis; nothing else changes.
+  // `broker: new RedisBroker(...)` from @ssekit/redis, and keep `recent` in shared storage.
   const registry = new ChannelRegistry();
   // What a database would hold in a real app: the messages a newcomer is shown, with ids.
   const recent = new Map<Room, { id: string; message: ChatMessage }[]>(ROOMS.map((room) => [room, []]));
 
-  /** Publishes to every tab in `room` (resolves once they have it) and keeps it for newcomers. */
+  /** Publishes to every tab in `room` and keeps the message for newcomers; resolves with its id. */
   async function post(room: Room, { name, text }: { name: string; text: string }): Promise<string> {
     const message: ChatMessage = { name, text, at: new Date().toISOString() };
     const id = await registry.channel<RoomEvents>(`room:${room}`).publish(message, { event: 'message' });
@@ -115,7 +115,8 @@ export function createChat(): Chat {
   });
 
   // A malformed JSON body, and any other error: a JSON answer, not an HTML page.
-  app.use((error: Error & { status?: number }, _req: Request, res: Response, _next: () => void) => {
+  app.use((error: Error & { status?: number }, _req: Request, res: Response, next: (error: unknown) => void) => {
+    if (res.headersSent) return next(error); // Express cuts the connection
     res.status(error.status ?? 500).json({ error: error.status ? error.message : 'internal error' });
   });
 

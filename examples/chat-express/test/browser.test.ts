@@ -51,6 +51,7 @@ describe('the chat-express page in Chromium', () => {
     expect(await alice.locator('#messages li.mine .name').allTextContents()).toEqual(['alice']);
     await alice.screenshot({ path: screenshotPath('chat-express-alice') });
     await bob.screenshot({ path: screenshotPath('chat-express-bob') });
+    await Promise.all([alice.context().close(), bob.context().close()]);
   });
 
   it('catches a tab up on a room it left, and after a dropped connection', async () => {
@@ -67,11 +68,22 @@ describe('the chat-express page in Chromium', () => {
     await dave.click('#rooms button[data-room="random"]');
     await shows(dave, 'Posted while Dave was in #help');
 
-    // Every connection is cut; Carol's message sent while Dave reconnects still reaches him.
+    // Every connection is cut, and Dave's reconnect held back until Carol has posted: her
+    // message reaches him from history, with the Last-Event-ID his browser sends.
     await dave.waitForFunction(() => document.getElementById('status')?.dataset.state === 'open');
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await dave.route('**/rooms/random/events**', async (route) => {
+      await held;
+      await route.continue();
+    });
     await carol.click('#drop');
     await dave.waitForFunction(() => document.getElementById('status')?.dataset.state === 'reconnecting');
     await say(carol, 'Posted while Dave was reconnecting');
+    expect(await dave.getAttribute('#status', 'data-state')).toBe('reconnecting');
+    release();
     await shows(dave, 'Posted while Dave was reconnecting');
     await dave.waitForFunction(() => document.getElementById('status')?.dataset.state === 'open');
 
@@ -82,5 +94,6 @@ describe('the chat-express page in Chromium', () => {
     ]);
     expect(Number(await dave.textContent('#opens'))).toBeGreaterThanOrEqual(4);
     await dave.screenshot({ path: screenshotPath('chat-express-resumed') });
+    await Promise.all([carol.context().close(), dave.context().close()]);
   });
 });

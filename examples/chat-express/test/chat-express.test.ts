@@ -16,10 +16,18 @@ interface Received {
   text: string;
 }
 
-/** A client in `room`; `received` fills as messages arrive, `opens` counts connections. */
-function join(room: string, lastEventId?: string) {
+/**
+ * A client in `room`; `received` fills as messages arrive, `opens` counts connections. Each
+ * connection waits for `beforeConnect()`, which lets a test hold a reconnect back.
+ */
+function join(room: string, lastEventId?: string, beforeConnect: () => Promise<unknown> = async () => {}) {
   const query = lastEventId ? `?lastEventId=${encodeURIComponent(lastEventId)}` : '';
-  const source = new EventSource(`${server.url}/rooms/${room}/events${query}`);
+  const source = new EventSource(`${server.url}/rooms/${room}/events${query}`, {
+    fetch: async (url, init) => {
+      await beforeConnect();
+      return fetch(url, init);
+    },
+  });
   afterThisTest(() => source.close());
   const received: Received[] = [];
   let opens = 0;
@@ -87,18 +95,25 @@ describe('chat-express', () => {
   });
 
   it('resumes after a dropped connection with every message missed, once and in order', async () => {
-    const client = join('random');
+    // The reconnect waits until the posts below are done: what it gets, it gets from history.
+    let postedWhileAway = Promise.resolve();
+    const client = join('random', undefined, () => postedWhileAway);
     await client.opened;
     await post('random', { name: 'erin', text: 'before' });
     await until(() => client.received.length === 1 || undefined);
 
     // Cut every connection (what the page's button does); post while the client is away.
+    let away = () => {};
+    postedWhileAway = new Promise((resolve) => {
+      away = resolve;
+    });
     const reconnected = new Promise((resolve) => client.source.addEventListener('open', resolve, { once: true }));
     expect((await fetch(`${server.url}/drop`, { method: 'POST' })).status).toBe(204);
     const missed = [];
     for (const text of ['while away 1', 'while away 2', 'while away 3']) {
       missed.push((await post('random', { name: 'frank', text })).body.id);
     }
+    away();
     await reconnected;
     await until(() => client.received.length === 4 || undefined);
     const after = (await post('random', { name: 'erin', text: 'after' })).body.id;

@@ -5,11 +5,15 @@ export const page = `<!doctype html>
 <meta charset="utf-8">
 <title>ssekit cluster on Redis</title>
 <style>
-  body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
-  #instance { font-weight: bold; }
+  :root { color-scheme: dark; }
+  body { max-width: 44rem; margin: 0 auto; padding: 2rem 1.25rem; background: #0b1020; color: #e7ebf4; font: 15px/1.5 system-ui, sans-serif; }
+  h1 { font-size: 1.5rem; letter-spacing: -0.01em; }
+  .status { color: #8d98b3; }
+  input { width: min(24rem, 70%); padding: .55rem .8rem; border: 1px solid #24304f; border-radius: 8px; background: #131b31; color: inherit; font: inherit; }
+  button { padding: .55rem 1rem; border: 0; border-radius: 8px; background: #8ba3ff; color: #0b1020; font: inherit; font-weight: 600; cursor: pointer; }
   #messages { list-style: none; padding: 0; }
-  #messages li { border-bottom: 1px solid #ddd; padding: .25rem 0; }
-  .status { color: #666; }
+  #messages li { margin: .4rem 0; padding: .6rem .9rem; border: 1px solid #24304f; border-radius: 10px; background: #131b31; }
+  #instance { color: #34d399; font-weight: 700; }
 </style>
 </head>
 <body>

@@ -22,6 +22,9 @@ export async function start({ port = 3000, host = '127.0.0.1', ...options }: Sta
       server.off('error', reject);
       resolve();
     });
+  }).catch(async (error: unknown) => {
+    await dashboard.close(); // its sampler's timers would keep the process alive
+    throw error;
   });
   const address = server.address() as AddressInfo;
   const hostname = address.family === 'IPv6' ? `[${address.address}]` : address.address;

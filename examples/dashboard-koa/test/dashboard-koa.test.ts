@@ -17,6 +17,12 @@ interface Received {
   sample: Sample;
 }
 
+/** The place of an id in the broker's one sequence (`<epoch>-<n>`); this channel is its only user. */
+const place = (id: string) => Number(id.split('-').at(-1));
+
+/** Whether `ids` follow each other with no id missing or repeated. */
+const consecutive = (ids: string[]) => ids.every((id, i) => i === 0 || place(id) === place(ids[i - 1] ?? '') + 1);
+
 function watch(init?: EventSourceInit) {
   const source = new EventSource(`${server.url}/events`, init);
   afterThisTest(() => source.close());
@@ -41,9 +47,10 @@ describe('dashboard-koa', () => {
     const page = watch();
     await until(() => page.samples.length >= 3 || undefined, 8_000);
     const [first, , third] = page.samples;
+    // Two intervals: never early, and late only by what a busy machine adds.
     const seconds = ((third?.sample.at ?? 0) - (first?.sample.at ?? 0)) / 1000;
     expect(seconds).toBeGreaterThan(1.5);
-    expect(seconds).toBeLessThan(3);
+    expect(seconds).toBeLessThan(5);
     const { sample } = third as Received;
     expect(sample.cpu).toBeGreaterThanOrEqual(0);
     expect(sample.cores).toBeGreaterThanOrEqual(1);
@@ -52,23 +59,22 @@ describe('dashboard-koa', () => {
     expect(sample.loopP99).toBeGreaterThanOrEqual(sample.loopP50);
     expect(sample.loopMax).toBeGreaterThanOrEqual(sample.loopP99);
     expect(sample.openStreams).toBeGreaterThanOrEqual(1);
-    // Every page gets the same sample: one serialization, one id.
-    const ids = page.samples.map(({ id }) => id);
-    expect(new Set(ids).size).toBe(ids.length);
+    expect(consecutive(page.samples.map(({ id }) => id))).toBe(true);
   });
 
   it('shows a new page the last minute at once, then carries on without a gap', async () => {
+    const earlier = watch();
+    await until(() => earlier.samples.length >= 3 || undefined, 8_000);
     const page = watch();
     await until(() => (page.history.length === 1 && page.samples.length >= 1) || undefined, 8_000);
     const history = page.history[0] ?? [];
     expect(history.length).toBeGreaterThanOrEqual(3);
     expect(history.length).toBeLessThanOrEqual(60);
-    const times = [...history, page.samples[0]?.sample].map((sample) => sample?.at ?? 0);
-    expect(times).toEqual([...times].sort((a, b) => a - b));
-    // The first live sample follows the history's last one, about a second later.
-    const step = (times.at(-1) ?? 0) - (times.at(-2) ?? 0);
-    expect(step).toBeGreaterThan(500);
-    expect(step).toBeLessThan(1_600);
+    // The history ends with the sample before the page's first live one: none missing, none twice.
+    const first = page.samples[0] as Received;
+    const index = earlier.samples.findIndex(({ id }) => id === first.id);
+    expect(index).toBeGreaterThan(0);
+    expect(history.at(-1)).toEqual(earlier.samples[index - 1]?.sample);
   });
 
   it('counts each open page among the open streams', async () => {
@@ -85,13 +91,15 @@ describe('dashboard-koa', () => {
     before.source.close();
     await new Promise((resolve) => setTimeout(resolve, 2_200)); // away for two samples or so
 
+    const reconnectedAt = Date.now();
     const after = watch({
       fetch: (url, init) => fetch(url, { ...init, headers: { ...init.headers, 'Last-Event-ID': lastSeen.id } }),
     });
     await until(() => after.samples.length >= 3 || undefined, 8_000);
     expect(after.history).toEqual([]);
-    const gaps = [lastSeen, ...after.samples].map(({ sample }, i, all) => sample.at - (all[i - 1]?.sample.at ?? 0));
-    for (const gap of gaps.slice(1)) expect(gap).toBeLessThan(1_600);
+    // The samples taken while away came from history, then the live ones, in one sequence.
+    expect(after.samples.filter(({ sample }) => sample.at < reconnectedAt).length).toBeGreaterThanOrEqual(2);
+    expect(consecutive([lastSeen.id, ...after.samples.map(({ id }) => id)])).toBe(true);
   });
 
   it('shows a blocked event loop in the next samples, even a block right after a sample', async () => {

@@ -49,8 +49,11 @@ export function serveToChromium<Server extends { url: string; close(): Promise<v
     running.browser = await launchChromium(chromium);
   });
   afterAll(async () => {
-    await running.browser?.close();
-    await running.server?.close();
+    try {
+      await running.browser?.close();
+    } finally {
+      await running.server?.close();
+    }
   });
   return running;
 }
