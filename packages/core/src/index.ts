@@ -32,7 +32,6 @@ export { MAX_LAST_EVENT_ID_LENGTH, readLastEventId } from './last-event-id.js';
 export {
   ConnectionLimiter,
   type ConnectionLimitOptions,
-  holdUntilEnd,
   type Refusal,
   refusalResponse,
 } from './limits.js';

@@ -117,9 +117,3 @@ export function refusalResponse(
     body: refusal.status === 429 ? 'Too many streams for this client.' : 'Too many streams.',
   };
 }
-
-/** @internal Gives `stream`'s slot back when it ends, by either side. */
-export function holdUntilEnd(stream: { signal: AbortSignal; closed: boolean }, release: () => void): void {
-  if (stream.closed) release();
-  else stream.signal.addEventListener('abort', release, { once: true });
-}

@@ -1,7 +1,7 @@
 import { endReason, SseError } from './errors.js';
 import { streamHeaders } from './headers.js';
 import { readLastEventId } from './last-event-id.js';
-import { holdUntilEnd, refusalResponse } from './limits.js';
+import { refusalResponse } from './limits.js';
 import { READ_REQUEST_SIGNAL } from './runtime.js';
 import type { SseSink } from './sink.js';
 import { checkStreamOptions, type EventMap, endedStream, SseStream, type SseStreamOptions } from './stream.js';
@@ -214,7 +214,7 @@ export function createResponse<Events extends object = EventMap>(
   const stream = new SseStream<Events>(sink, { ...options, lastEventId });
   // A HEAD response has no body: the handler sees a stream that has already ended.
   if (request.method === 'HEAD') stream.close();
-  if (slot) holdUntilEnd(stream, slot);
+  if (slot) stream.onClose(slot);
   runHandler(stream, handler, options);
   return new Response(sink.body, { status: 200, headers });
 }

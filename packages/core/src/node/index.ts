@@ -13,7 +13,6 @@ import {
   type EventMap,
   endedStream,
   endReason,
-  holdUntilEnd,
   readLastEventId,
   refusalResponse,
   type SseError,
@@ -305,7 +304,7 @@ export function createStreamBody<Events extends object = EventMap>(
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   if (req.method === 'HEAD') stream.close();
   trackStream(req, res, stream as unknown as SseStream);
-  if (slot) holdUntilEnd(stream, slot);
+  if (slot) stream.onClose(slot);
   return { stream, body: sink.body, headers, status: 200 };
 }
 
@@ -340,7 +339,7 @@ export function createStream<Events extends object = EventMap>(
   // A HEAD response has no body: end it with its head instead of holding the connection.
   if (req.method === 'HEAD') stream.close();
   trackStream(req, res, stream as unknown as SseStream);
-  if (slot) holdUntilEnd(stream, slot);
+  if (slot) stream.onClose(slot);
   return stream;
 }
 
