@@ -287,7 +287,7 @@ describe('ChannelRegistry.close()', () => {
     console.log(`[shutdown] 1,000 streams: server closed ${elapsed.toFixed(0)} ms after registry.close()`);
     expect(elapsed).toBeLessThan(1000);
     const bodies = await Promise.all(ended);
-    expect(bodies.every((body) => /^:\n\nretry: \d+\n\n$/.test(body))).toBe(true);
+    expect(bodies.every((body) => /^:\nretry: \d+\n$/.test(body))).toBe(true);
     await expect(registry.channel('room:r0').publish('late')).rejects.toThrow(
       expect.objectContaining({ code: 'REGISTRY_CLOSED' } satisfies Partial<SseError>),
     );

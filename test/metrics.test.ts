@@ -2,10 +2,10 @@
 import http from 'node:http';
 import { connect } from 'node:net';
 import { ChannelRegistry, readMetrics, type SseMetrics } from '@ssekit/core';
-import { createStream } from '@ssekit/core/node';
+import { createStream, shutdown } from '@ssekit/core/node';
 import client from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { get, listenForTest, until } from '../packages/core/test/helpers.js';
+import { get, listen, listenForTest, until } from '../packages/core/test/helpers.js';
 
 /** The README's wiring: one prom-client metric per counter, read at each scrape. */
 function registerSseMetrics(registry: client.Registry): void {
@@ -44,7 +44,7 @@ describe('stream metrics', () => {
     const gapped = get(`${url}/news`, { 'last-event-id': 'unknown-id' }, (text) => text.includes('ssekit-gap'));
     await Promise.all([resumed, gapped]);
     // A quiet stream gets heartbeats; a client that never reads is cut off.
-    const quiet = get(`${url}/news`, {}, (text) => text.split(':\n\n').length > 2);
+    const quiet = get(`${url}/news`, {}, (text) => text.split(':\n').length > 2);
     const stalled = connect(port, '127.0.0.1');
     stalled.write('GET /flood HTTP/1.1\r\nHost: x\r\n\r\n');
     stalled.pause();
@@ -68,5 +68,25 @@ describe('stream metrics', () => {
     expect(text).toContain(`sse_gaps_total ${readMetrics().gaps}`);
     expect(text).toMatch(/^sse_open_streams \d+$/m);
     await channels.close();
+  });
+
+  it('count the retry hints of registry.close() and shutdown() as bytes, never as events', async () => {
+    const registry = new ChannelRegistry();
+    let opened = 0;
+    const server = http.createServer((req, res) => {
+      const stream = createStream(req, res, { heartbeat: false });
+      if (req.url === '/channel') registry.channel('news').subscribe(stream);
+      opened++;
+    });
+    const { url } = await listen(server);
+    const bodies = [get(`${url}/channel`), get(`${url}/plain`)];
+    await until(() => (opened === 2 ? true : undefined));
+    const before = readMetrics();
+    await shutdown(server, { registry, deadline: 1000 });
+    const hints = (await Promise.all(bodies)).map(({ body }) => /retry: \d+\n$/.exec(body)?.[0] ?? '');
+    const after = readMetrics();
+    expect(hints.every((hint) => hint.length > 0)).toBe(true);
+    expect(after.eventsWritten).toBe(before.eventsWritten);
+    expect(after.bytesWritten - before.bytesWritten).toBe(hints.join('').length);
   });
 });

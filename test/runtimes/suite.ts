@@ -4,6 +4,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_EVENT_BYTES } from '@ssekit/core';
+import { createParser } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get } from '../../packages/core/test/helpers.js';
 import type { StreamReport } from './fixture/app.js';
@@ -57,6 +59,31 @@ function subscribe(url: string, headers: Record<string, string> = {}) {
 }
 
 const dataLines = (text: string) => text.match(/^data: /gm)?.length ?? 0;
+
+/** Reads a stream at full speed to its end; resolves with the ids of its events, in order. */
+function readIds(url: string): Promise<number[]> {
+  const ids: number[] = [];
+  const parser = createParser({ onEvent: (event) => ids.push(Number(event.id)) });
+  const decoder = new TextDecoder();
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (response) => {
+        response.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })));
+        response.on('close', () => resolve(ids));
+      })
+      .on('error', reject);
+  });
+}
+
+const MiB = 1024 * 1024;
+/** Bursts sent in one turn (bytes of data) and their event sizes: the issue's 330 kB among them. */
+const BURSTS = [
+  { burst: 100_000, size: 100 },
+  { burst: 330_000, size: 200 },
+  { burst: 1_000_000, size: 1000 },
+  { burst: 8_000_000, size: 64 * 1024 },
+  { burst: 8_000_000, size: 2 * MiB },
+];
 
 /** Polls `check` until it returns a value, for at most `ms`. */
 async function poll<T>(check: () => Promise<T | undefined>, ms: number): Promise<T> {
@@ -120,7 +147,7 @@ export function runtimeSuite(runtime: Runtime): void {
         expect(res.headers['x-accel-buffering']).toBe('no');
         expect(res.headers['x-app']).toBe('fixture');
         expect(body).toBe(
-          'retry: 2500\n\n' +
+          'retry: 2500\n' +
             'event: greeting\nid: 1\ndata: {"hello":"world"}\n\n' +
             'id: two\ndata: line one\ndata: line two\n\n' +
             'data: héllo ✓ 🚀\n\n',
@@ -128,7 +155,7 @@ export function runtimeSuite(runtime: Runtime): void {
       });
 
       it('reads Last-Event-ID from the header and from the query', async () => {
-        const expected = (id: string) => `:\n\nevent: resumed-after\ndata: ${id}\n\n`;
+        const expected = (id: string) => `:\nevent: resumed-after\ndata: ${id}\n\n`;
         expect((await get(`${server.url}/${kind}/last-event-id`, { 'last-event-id': 'h-41' })).body).toBe(
           expected('h-41'),
         );
@@ -201,12 +228,12 @@ export function runtimeSuite(runtime: Runtime): void {
       expect(Date.now() - openedAt).toBeGreaterThanOrEqual(aliveAfter);
       for (const [i, { body }] of results.entries()) {
         // The opening comment, at least one heartbeat, then the event: one connection throughout.
-        expect(body).toMatch(/^(:\n\n){2,}event: alive\ndata: still here\n\n$/);
-        figures[`${KINDS[i]}: heartbeats in 15 s`] = (body.match(/:\n\n/g)?.length ?? 0) - 1;
+        expect(body).toMatch(/^(:\n){2,}event: alive\ndata: still here\n\n$/);
+        figures[`${KINDS[i]}: heartbeats in 15 s`] = (body.match(/^:\n/gm)?.length ?? 0) - 1;
       }
       if (silent) {
         const { body, cutAfter } = await silent;
-        expect(body).toBe(':\n\n');
+        expect(body).toBe(':\n');
         expect(cutAfter).toBeLessThan(aliveAfter);
         figures['without heartbeats, cut by the runtime after (ms)'] = cutAfter;
       }
@@ -215,7 +242,7 @@ export function runtimeSuite(runtime: Runtime): void {
     it('fans out a channel to subscribers of both kinds, and replays its history after Last-Event-ID', async () => {
       const channel = nextToken('room');
       const subscribers = KINDS.map((kind) => subscribe(`${server.url}/${kind}/channel?name=${channel}`));
-      await Promise.all(subscribers.map((subscriber) => subscriber.waitFor((text) => text === ':\n\n')));
+      await Promise.all(subscribers.map((subscriber) => subscriber.waitFor((text) => text === ':\n')));
       const ids: string[] = [];
       for (const text of ['one', 'two', 'three']) {
         const response = await fetch(`${server.url}/publish?name=${channel}`, { method: 'POST', body: text });
@@ -223,16 +250,45 @@ export function runtimeSuite(runtime: Runtime): void {
       }
       const frames = ['one', 'two', 'three'].map((text, i) => `id: ${ids[i]}\ndata: ${text}\n\n`);
       for (const subscriber of subscribers) {
-        expect(await subscriber.waitFor((text) => dataLines(text) === 3)).toBe(`:\n\n${frames.join('')}`);
+        expect(await subscriber.waitFor((text) => dataLines(text) === 3)).toBe(`:\n${frames.join('')}`);
         subscriber.close();
       }
 
       const fromHeader = subscribe(`${server.url}/hono/channel?name=${channel}`, { 'last-event-id': ids[0] ?? '' });
-      expect(await fromHeader.waitFor((text) => dataLines(text) === 2)).toBe(`:\n\n${frames[1]}${frames[2]}`);
+      expect(await fromHeader.waitFor((text) => dataLines(text) === 2)).toBe(`:\n${frames[1]}${frames[2]}`);
       const fromQuery = subscribe(`${server.url}/core/channel?name=${channel}&lastEventId=${ids[1]}`);
-      expect(await fromQuery.waitFor((text) => dataLines(text) === 1)).toBe(`:\n\n${frames[2]}`);
+      expect(await fromQuery.waitFor((text) => dataLines(text) === 1)).toBe(`:\n${frames[2]}`);
       fromHeader.close();
       fromQuery.close();
     });
+
+    // After the figures above, so that the memory the bursts took does not blur them.
+    it.each(KINDS)(
+      'delivers every event of a burst that send accepted, in order, and refuses only its tail, through %s',
+      async (kind) => {
+        const before = residentBytes(server.pid);
+        const rows: string[] = [];
+        for (const { burst, size } of BURSTS) {
+          const name = nextToken('burst');
+          const count = Math.max(1, Math.round(burst / size));
+          const large = size > DEFAULT_MAX_EVENT_BYTES / 2;
+          const ids = await readIds(
+            `${server.url}/${kind}/${large ? 'burst-large' : 'burst'}?token=${name}&size=${size}&count=${count}`,
+          );
+          const seen = (await reportWith(name, 'endedAt', 5_000)).burst;
+          if (!seen) throw new Error('the burst was not reported');
+          expect(seen.acceptedAfterRefusal).toBe(0);
+          expect(ids).toEqual(Array.from({ length: seen.accepted }, (_, id) => id));
+          const maxEventBytes = large ? 4 * MiB : DEFAULT_MAX_EVENT_BYTES;
+          expect(seen.peakBufferedBytes).toBeLessThanOrEqual(DEFAULT_MAX_BUFFERED_BYTES + maxEventBytes);
+          if (burst <= DEFAULT_MAX_BUFFERED_BYTES + maxEventBytes - size) expect(seen.refused).toBe(0);
+          rows.push(`${burst} B in ${size} B events: ${ids.length}/${seen.accepted} of ${count}`);
+        }
+        const grownBytes = residentBytes(server.pid) - before;
+        expect(grownBytes).toBeLessThan(96 * MiB);
+        figures[`${kind}: bursts, delivered/accepted of sent`] = rows;
+        figures[`${kind}: bursts, server RSS growth (MiB)`] = Math.round(grownBytes / 1024 / 102.4) / 10;
+      },
+    );
   });
 }

@@ -7,6 +7,7 @@ import {
   ChannelRegistry,
   createBrokerMessage,
   createWebSink,
+  END_GRACE_MS,
   GAP_EVENT,
   MemoryBroker,
   SseError,
@@ -59,7 +60,7 @@ describe('Channel.publish', () => {
     await news.publish({ title: 'again' });
     await flush();
     expect(serializer).toHaveBeenCalledTimes(2);
-    const expected = `:\n\nevent: story\nid: ${id}\ndata: {"title":"hello"}\n\n`;
+    const expected = `:\nevent: story\nid: ${id}\ndata: {"title":"hello"}\n\n`;
     for (const c of clients) expect(c.text().startsWith(expected)).toBe(true);
     expect(new Set(clients.map((c) => c.text())).size).toBe(1);
   });
@@ -98,7 +99,11 @@ describe('Channel.publish', () => {
     const fast = client().read();
     news.subscribe(slow.stream);
     news.subscribe(fast.stream);
-    for (let i = 0; i < 200; i++) await news.publish('x'.repeat(50));
+    // Ten events per turn of the event loop: the slow client falls behind, turn after turn.
+    for (let i = 0; i < 200; i++) {
+      await news.publish('x'.repeat(50));
+      if (i % 10 === 9) await flush();
+    }
     await flush();
     expect((slow.stream.signal.reason as SseError).code).toBe('BUFFER_OVERFLOW');
     expect(ids(fast.text())).toHaveLength(200);
@@ -159,7 +164,7 @@ describe('Channel.subscribe', () => {
     lose();
     await flush();
     expect(c.stream.closed).toBe(true);
-    expect(c.text()).toMatch(/retry: \d+\n\n$/);
+    expect(c.text()).toMatch(/retry: \d+\n$/);
   });
 
   it('applies the filter to replayed and live events', async () => {
@@ -173,7 +178,7 @@ describe('Channel.subscribe', () => {
     await flush();
     const [keep, keepToo] = ids(c.text());
     expect(c.text()).toBe(
-      `:\n\nevent: story\nid: ${keep}\ndata: keep\n\nevent: story\nid: ${keepToo}\ndata: keep too\n\n`,
+      `:\nevent: story\nid: ${keep}\ndata: keep\n\nevent: story\nid: ${keepToo}\ndata: keep too\n\n`,
     );
   });
 
@@ -190,7 +195,7 @@ describe('Channel.subscribe', () => {
     const live = await news.publish('4');
     await flush();
     expect(a.text()).toBe(
-      `:\n\nevent: ${GAP_EVENT}\ndata: {"lastEventId":"${expired}","reason":"expired"}\n\nid: ${live}\ndata: 4\n\n`,
+      `:\nevent: ${GAP_EVENT}\ndata: {"lastEventId":"${expired}","reason":"expired"}\n\nid: ${live}\ndata: 4\n\n`,
     );
     expect(b.text()).toContain(`data: {"lastEventId":"from-another-life","reason":"unknown"}`);
   });
@@ -243,12 +248,33 @@ describe('Channel.subscribe', () => {
 });
 
 describe('ChannelRegistry', () => {
+  it('answers for a name through every Channel of it, taken before or after its subscribers came', async () => {
+    const registry = new ChannelRegistry();
+    const feed = registry.channel('feed'); // taken once at start-up, as apps write it
+    const c = client().read();
+    registry.channel('feed').subscribe(c.stream); // as a route helper does, per request
+    expect(feed.size).toBe(1);
+    expect(registry.get('feed')?.size).toBe(1);
+    await feed.publish('hello');
+    await flush();
+    expect(c.text()).toContain('data: hello');
+    const other = client().read();
+    feed.subscribe(other.stream);
+    expect(registry.channel('feed').size).toBe(2);
+    c.stream.close();
+    other.stream.close();
+    expect(feed.size).toBe(0);
+    expect(registry.get('feed')).toBeUndefined();
+    expect(registry.names()).toEqual([]);
+  });
+
   it('releases channels with no subscribers and no history, so per-user names do not pile up', async () => {
     setFlagsFromString('--expose-gc');
     const collect = runInNewContext('gc') as () => void;
-    // Closing a Web stream finishes in later tasks: let them run before measuring.
+    // Closing a Web stream finishes in later tasks, and a stream whose client has not taken
+    // its last bytes waits up to END_GRACE_MS for it: let them all run before measuring.
     const gc = async () => {
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, END_GRACE_MS + 50));
       collect();
     };
     const registry = new ChannelRegistry({ history: { size: 0 } });
@@ -316,16 +342,19 @@ describe('ChannelRegistry', () => {
 
   it('delivers in publish order even when a listener publishes during a delivery', async () => {
     const news = new ChannelRegistry().channel('news');
-    const slow = client({ maxBufferedBytes: 0 }, 1); // overflows on the first event
+    const slow = client({ maxBufferedBytes: 0 }, 1); // takes one event, then overflows on the next
     const watcher = client().read();
     news.subscribe(slow.stream);
     news.subscribe(watcher.stream);
+    await flush();
+    await news.publish('queued');
     await flush();
     slow.stream.signal.addEventListener('abort', () => void news.publish('left'));
     const first = news.publish('first');
     await first;
     await flush();
-    expect([...watcher.text().matchAll(/^data: (.*)$/gm)].map((m) => m[1])).toEqual(['first', 'left']);
+    expect(slow.stream.closed).toBe(true);
+    expect([...watcher.text().matchAll(/^data: (.*)$/gm)].map((m) => m[1])).toEqual(['queued', 'first', 'left']);
   });
 
   it('closes every stream with a random retry hint, sends later subscribers away, and rejects publishes', async () => {

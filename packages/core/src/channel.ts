@@ -112,22 +112,25 @@ interface ChannelOwner {
   readonly closed: boolean;
   endWithRetryHint(stream: SseStream<never>): void;
   report(error: unknown, channel: string): void;
-  adopt(channel: Channel<never>): Channel<never>;
-  release(channel: Channel<never>): void;
+  /** The subscribers of `name` in this process, if it has any now. */
+  subscribersOf(name: string): ChannelSubscribers | undefined;
+  /** The subscribers of `name`, kept from now until the last one leaves. */
+  join(name: string): ChannelSubscribers;
+  /** Forgets `subscribers` once the last one has left. */
+  release(subscribers: ChannelSubscribers): void;
 }
 
 /**
  * A named stream of events with many subscribers. Each publish is serialized and encoded
  * once, and the same bytes go to every subscriber; a slow subscriber meets its own stream's
  * buffer bound and never holds up the others. Get one from {@link ChannelRegistry.channel}.
+ * Every `Channel` of one name and registry is the same channel: one taken at start-up sees
+ * the subscribers that the route helpers add later.
  *
  * @typeParam Events - optional map of event names to data types that `publish` checks.
  */
 export class Channel<Events extends object = EventMap> {
   readonly #owner: ChannelOwner;
-  readonly #subscribers = new Set<Subscriber>();
-  /** The broker subscription, live once it resolves; there while anyone is subscribed. */
-  #listening: Promise<() => void> | undefined;
 
   /** @internal Created by {@link ChannelRegistry.channel}. */
   constructor(
@@ -138,14 +141,9 @@ export class Channel<Events extends object = EventMap> {
     this.#owner = owner;
   }
 
-  // The registry keeps channels of every event map in one place.
-  #erased(): Channel<never> {
-    return this as unknown as Channel<never>;
-  }
-
-  /** Subscribers now. */
+  /** Subscribers of this channel in this process now. */
   get size(): number {
-    return this.#subscribers.size;
+    return this.#owner.subscribersOf(this.name)?.size ?? 0;
   }
 
   /**
@@ -186,14 +184,43 @@ export class Channel<Events extends object = EventMap> {
       this.#owner.endWithRetryHint(target);
       return () => {};
     }
-    const owner = this.#owner.adopt(this.#erased());
-    if (owner !== this.#erased()) return owner.subscribe(target, options);
+    return this.#owner.join(this.name).add(target, options);
+  }
 
+  /** @internal Ends every subscription, telling each client when to come back. */
+  endAll(): void {
+    this.#owner.subscribersOf(this.name)?.endAll();
+  }
+}
+
+/**
+ * The subscribers of one channel name in this process, and its one broker subscription:
+ * what every {@link Channel} of that name shares. The registry keeps it from the first
+ * subscriber to the last.
+ */
+class ChannelSubscribers {
+  readonly #owner: ChannelOwner;
+  readonly #subscribers = new Set<Subscriber>();
+  /** The broker subscription, live once it resolves; there while anyone is subscribed. */
+  #listening: Promise<() => void> | undefined;
+
+  constructor(
+    readonly name: string,
+    owner: ChannelOwner,
+  ) {
+    this.#owner = owner;
+  }
+
+  get size(): number {
+    return this.#subscribers.size;
+  }
+
+  add(stream: SseStream<never>, options: SubscribeOptions): () => void {
     const lastEventId = options.lastEventId === undefined ? stream.lastEventId : options.lastEventId;
     // Live events wait only for a subscriber whose replay must go first.
     const pending = lastEventId ? [] : undefined;
     const subscriber: Subscriber = {
-      stream: target,
+      stream,
       filter: options.filter,
       pending,
       pendingBytes: 0,
@@ -219,7 +246,7 @@ export class Channel<Events extends object = EventMap> {
         () => {},
       );
       this.#listening = undefined;
-      this.#owner.release(this.#erased());
+      this.#owner.release(this);
     };
     stream.signal.addEventListener('abort', unsubscribe);
     this.#listening
@@ -227,17 +254,17 @@ export class Channel<Events extends object = EventMap> {
       .then((replay) => this.#resume(subscriber, lastEventId ?? '', replay))
       .catch((error: unknown) => {
         this.#owner.report(error, this.name);
-        this.#owner.endWithRetryHint(target);
+        this.#owner.endWithRetryHint(stream);
       });
     return unsubscribe;
   }
 
-  /** @internal Ends every subscription, telling each client when to come back. */
+  /** Ends every subscription, telling each client when to come back. */
   endAll(): void {
     for (const { stream } of this.#subscribers) this.#owner.endWithRetryHint(stream);
   }
 
-  /** @internal Ends every subscription; the route helpers answer the reconnects with 204. */
+  /** Ends every subscription; the route helpers answer the reconnects with 204. */
   finish(): void {
     for (const { stream } of this.#subscribers) stream.close();
   }
@@ -250,9 +277,12 @@ export class Channel<Events extends object = EventMap> {
       }
       subscriber.pending.push(message);
       subscriber.pendingBytes += message.frame.byteLength;
-      // Held-back events count against the stream's bound like buffered ones; the client
-      // reconnects and history fills the gap.
-      if (subscriber.pendingBytes > subscriber.stream.maxBufferedBytes) subscriber.stream.close();
+      // Held-back events count against the stream's bound like buffered ones (one always
+      // fits, as in the stream's own queue); past it, the client reconnects and history fills
+      // the gap.
+      if (subscriber.pending.length > 1 && subscriber.pendingBytes > subscriber.stream.maxBufferedBytes) {
+        subscriber.stream.close();
+      }
     }
   }
 
@@ -314,7 +344,7 @@ export class Channel<Events extends object = EventMap> {
  * await registry.channel('news').publish({ title: 'Hello' }, { event: 'story' });
  */
 export class ChannelRegistry {
-  readonly #channels = new Map<string, Channel<never>>();
+  readonly #channels = new Map<string, ChannelSubscribers>();
   /** Names ended for good, oldest first. */
   readonly #ended = new Set<string>();
   readonly #owner: ChannelOwner;
@@ -334,19 +364,21 @@ export class ChannelRegistry {
         return registry.closed;
       },
       endWithRetryHint(stream) {
-        stream.writeFrame(encode({ retry: randomRetry(closeRetry) }));
-        stream.close();
+        stream.close({ retry: randomRetry(closeRetry) });
       },
       report: options.onError ?? ((error, channel) => console.error(`[ssekit] channel "${channel}":`, error)),
-      adopt(channel) {
-        const current = channels.get(channel.name);
-        if (current) return current;
-        channels.set(channel.name, channel);
-        return channel;
+      subscribersOf: (name) => channels.get(name),
+      join(name) {
+        let subscribers = channels.get(name);
+        if (!subscribers) {
+          subscribers = new ChannelSubscribers(name, this);
+          channels.set(name, subscribers);
+        }
+        return subscribers;
       },
       // A channel holds only its subscribers; history, if any, stays with the broker.
-      release(channel) {
-        if (channel.size === 0 && channels.get(channel.name) === channel) channels.delete(channel.name);
+      release(subscribers) {
+        if (subscribers.size === 0 && channels.get(subscribers.name) === subscribers) channels.delete(subscribers.name);
       },
     };
   }
@@ -357,17 +389,17 @@ export class ChannelRegistry {
   }
 
   /**
-   * The channel called `name`: the one with subscribers, or a new one, which the registry
-   * keeps from its first subscriber to its last.
+   * The channel called `name`. It costs nothing until someone subscribes, and the registry
+   * keeps its subscribers from the first to the last; every `Channel` of one name is the same
+   * channel, whenever it was taken.
    */
   channel<Events extends object = EventMap>(name: string): Channel<Events> {
-    const channel = this.#channels.get(name) ?? new Channel<never>(name, this.#owner);
-    return channel as unknown as Channel<Events>;
+    return new Channel<Events>(name, this.#owner);
   }
 
   /** The channel called `name`, if it has subscribers now. */
   get<Events extends object = EventMap>(name: string): Channel<Events> | undefined {
-    return this.#channels.get(name) as unknown as Channel<Events> | undefined;
+    return this.#channels.has(name) ? this.channel<Events>(name) : undefined;
   }
 
   /** Names of the channels with subscribers now. */
@@ -401,7 +433,7 @@ export class ChannelRegistry {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closing = Promise.resolve().then(() => this.#owner.broker.close());
-    for (const channel of [...this.#channels.values()]) channel.endAll();
+    for (const subscribers of [...this.#channels.values()]) subscribers.endAll();
     this.#channels.clear();
     return this.#closing;
   }

@@ -1,7 +1,7 @@
 /**
  * What went wrong, as a stable string that code can switch on.
  *
- * - `INVALID_EVENT`: an event name contains CR or LF.
+ * - `INVALID_EVENT`: an event name contains CR, LF or NUL.
  * - `INVALID_ID`: an id contains CR, LF or NUL.
  * - `INVALID_RETRY`: a retry is not a non-negative safe integer.
  * - `INVALID_DATA`: a stream was asked to send `undefined` as data.

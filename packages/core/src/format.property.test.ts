@@ -38,7 +38,7 @@ const text = fc.string({
   unit: fc.oneof(fc.constantFrom('\n', '\r', '\r\n', '\0', ' ', ':'), fc.string({ unit: 'grapheme', maxLength: 1 })),
   maxLength: 40,
 });
-const name = text.filter((s) => s.length > 0 && !/[\r\n]/.test(s));
+const name = text.filter((s) => s.length > 0 && !/[\r\n\0]/.test(s));
 const id = text.filter((s) => !/[\r\n\0]/.test(s));
 const retry = fc.nat({ max: 2 ** 31 });
 
@@ -90,6 +90,66 @@ describe('encode, read back by eventsource-parser', () => {
         );
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('comments and retry hints without a blank line after them', () => {
+  // What ssekit wrote before: a blank line after every comment and lone retry line, on which
+  // clients such as @microsoft/fetch-event-source dispatch an empty message.
+  const withBlankLine = (bytes: Uint8Array) => new Uint8Array(Buffer.concat([bytes, Buffer.from('\n')]));
+  const sseEvent = fc.record({
+    data: text,
+    event: fc.option(name, { nil: undefined }),
+    id: fc.option(id, { nil: undefined }),
+    retry: fc.option(retry, { nil: undefined }),
+  }) as fc.Arbitrary<SseEvent>;
+  const item = fc.oneof(
+    sseEvent.map((event) => ({ kind: 'event' as const, event })),
+    text.map((comment) => ({ kind: 'comment' as const, comment })),
+    retry.map((ms) => ({ kind: 'retry' as const, ms })),
+  );
+
+  it('read the same to a spec-compliant parser as they did with one', () => {
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 12 }), fc.array(fc.nat()), (items, cuts) => {
+        const now = items.map((it) =>
+          it.kind === 'event'
+            ? encode(it.event)
+            : it.kind === 'comment'
+              ? encodeComment(it.comment)
+              : encode({ retry: it.ms }),
+        );
+        const before = items.map((it, i) =>
+          it.kind === 'event' ? (now[i] as Uint8Array) : withBlankLine(now[i] as Uint8Array),
+        );
+        const read = (chunks: Uint8Array[]) => parse(new Uint8Array(Buffer.concat(chunks)), cuts);
+        expect(read(now)).toEqual(read(before));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('leave no blank line that is not the end of an event', () => {
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 12 }), (items) => {
+        const bytes = Buffer.concat(
+          items.map((it) =>
+            it.kind === 'event'
+              ? encode(it.event)
+              : it.kind === 'comment'
+                ? encodeComment(it.comment)
+                : encode({ retry: it.ms }),
+          ),
+        ).toString();
+        // A client that dispatches on every blank line sees exactly the events.
+        const blankLines = bytes
+          .split(/\r\n|\r|\n/)
+          .slice(0, -1)
+          .filter((line) => line === '').length;
+        expect(blankLines).toBe(items.filter((it) => it.kind === 'event').length);
+      }),
+      { numRuns: 1000 },
     );
   });
 });

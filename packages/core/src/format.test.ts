@@ -62,19 +62,21 @@ describe('encode', () => {
     expect([...bytes.slice(6, -2)]).toEqual([...new TextEncoder().encode('é€😀')]);
   });
 
-  it('writes frames without data for id or retry alone', () => {
+  it('writes frames without data for an id, and a lone line for a retry alone', () => {
     expect(frame({ id: '5' })).toBe('id: 5\n\n');
-    expect(frame({ retry: 0 })).toBe('retry: 0\n\n');
     expect(frame({ id: '' })).toBe('id: \n\n');
+    // No blank line: nothing to dispatch, and some clients dispatch an empty message on one.
+    expect(frame({ retry: 0 })).toBe('retry: 0\n');
+    expect(frame({ retry: 10, id: '5' })).toBe('id: 5\nretry: 10\n\n');
   });
 
   it('accepts a number as id', () => {
     expect(frame({ id: 12, data: 'x' })).toBe('id: 12\ndata: x\n\n');
   });
 
-  it.each(['a\nb', 'a\rb', 'a\r\nb', '\n'])('refuses event name %j', (name) => {
+  it.each(['a\nb', 'a\rb', 'a\r\nb', '\n', 'a\0b', '\0'])('refuses event name %j', (name) => {
     const error = expectSseError(() => encode({ event: name, data: 'x' }), 'INVALID_EVENT');
-    expect(error.message).toContain('without CR or LF');
+    expect(error.message).toContain('without CR, LF or NUL');
   });
 
   it.each(['1\n', '\r2', 'a\0b'])('refuses id %j', (id) => {
@@ -102,11 +104,11 @@ describe('encode', () => {
 });
 
 describe('encodeComment', () => {
-  it('writes an empty comment for a heartbeat', () => {
-    expect(text(encodeComment())).toBe(':\n\n');
+  it('writes a lone comment line for a heartbeat, with no blank line after it', () => {
+    expect(text(encodeComment())).toBe(':\n');
   });
 
   it('writes each line of the text as a comment line', () => {
-    expect(text(encodeComment('keep\nalive\r\nnow'))).toBe(': keep\n: alive\n: now\n\n');
+    expect(text(encodeComment('keep\nalive\r\nnow'))).toBe(': keep\n: alive\n: now\n');
   });
 });

@@ -14,7 +14,7 @@ export interface SseEvent<Data = unknown> {
    * event for a frame without data. An empty string is a real, empty event.
    */
   data?: Data;
-  /** The event type (`addEventListener(type)` on the client); no CR or LF. Default `message`. */
+  /** The event type (`addEventListener(type)` on the client); no CR, LF or NUL. Default `message`. */
   event?: string;
   /** Sets the client's last event id, sent back as `Last-Event-ID` on reconnect; no CR, LF or NUL. */
   id?: string | number;
@@ -38,7 +38,10 @@ export const jsonSerializer: Serializer = (data) => JSON.stringify(data);
 
 /**
  * Encodes one complete event-stream frame, ending with the blank line that makes the client
- * dispatch it. Invalid fields throw {@link SseError} before anything is produced.
+ * dispatch it. Invalid fields throw {@link SseError} before anything is produced. A frame
+ * with nothing but `retry` is one line without the blank line: a client applies `retry:` as
+ * soon as it reads it, and clients that dispatch an event on every blank line (such as
+ * `@microsoft/fetch-event-source`) would otherwise see an empty message.
  *
  * Line breaks in data (LF, CRLF or a lone CR) become separate `data:` lines, which the client
  * joins with LF: the format cannot carry a CR. Strings are encoded as UTF-8; a lone surrogate (which UTF-8 cannot carry) becomes U+FFFD,
@@ -53,8 +56,14 @@ export function encode(event: SseEvent, options?: EncodeOptions): Uint8Array {
 }
 
 /**
- * Encodes a comment frame. Clients ignore comments; they keep idle connections open through
+ * Encodes comment lines. Clients ignore comments; they keep idle connections open through
  * proxies and runtimes that close silent ones. Line breaks in `text` start new comment lines.
+ * No blank line follows: a spec-compliant client needs none after a comment, and clients that
+ * dispatch an event on every blank line (such as `@microsoft/fetch-event-source`) would
+ * otherwise see an empty message for each comment.
+ *
+ * @example
+ * encodeComment() // ":\n"
  */
 export function encodeComment(text = ''): Uint8Array {
   return utf8.encode(formatComment(text));
@@ -62,8 +71,7 @@ export function encodeComment(text = ''): Uint8Array {
 
 /** @internal The text of {@link encodeComment}. */
 export function formatComment(text: string): string {
-  if (text === '') return ':\n\n';
-  return `${prefixLines(': ', text)}\n`;
+  return text === '' ? ':\n' : prefixLines(': ', text);
 }
 
 /** @internal The text of {@link encode}; shared by streams and channels. */
@@ -75,6 +83,9 @@ export function formatEvent(event: SseEvent, serializer: Serializer): string {
   if (event.data !== undefined) {
     const text = typeof event.data === 'string' ? event.data : serialize(event.data, serializer);
     frame += prefixLines('data: ', text);
+  } else if (event.event === undefined && event.id === undefined && event.retry !== undefined) {
+    // Nothing to dispatch: the line alone sets the client's reconnection time.
+    return frame;
   }
   return `${frame}\n`;
 }
@@ -111,10 +122,10 @@ export function serialize(data: unknown, serializer: Serializer): string {
 
 /** @internal */
 export function checkEventName(name: string): string {
-  if (typeof name !== 'string' || HAS_LINE_BREAK.test(name)) {
+  if (typeof name !== 'string' || HAS_LINE_BREAK_OR_NUL.test(name)) {
     throw new SseError(
       'INVALID_EVENT',
-      `event name ${JSON.stringify(name)} is not a string without line breaks; a CR or LF would end the field early. Use a name without CR or LF.`,
+      `event name ${JSON.stringify(name)} is not a string without CR, LF or NUL; a CR or LF would end the field early, and no page can listen for a type with a NUL. Use a name without CR, LF or NUL.`,
     );
   }
   return name;

@@ -39,10 +39,12 @@ export { readMetrics, type SseMetrics } from './metrics.js';
 export type { RetryRange } from './retry-range.js';
 export type { SseSink } from './sink.js';
 export {
+  type CloseOptions,
   checkStreamOptions,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_EVENT_BYTES,
+  END_GRACE_MS,
   type EventMap,
   endedStream,
   type MessageData,

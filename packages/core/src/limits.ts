@@ -106,7 +106,7 @@ export function refusalResponse(
   refusal: Refusal,
   streamHeaders: Record<string, string>,
 ): { status: number; headers: Record<string, string>; body: string } {
-  if (refusal.status === 200) return { status: 200, headers: streamHeaders, body: `retry: ${refusal.retryMs}\n\n` };
+  if (refusal.status === 200) return { status: 200, headers: streamHeaders, body: `retry: ${refusal.retryMs}\n` };
   const headers = {
     'retry-after': String(Math.ceil(refusal.retryMs / 1000)),
     'content-type': 'text/plain; charset=utf-8',

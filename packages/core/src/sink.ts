@@ -14,6 +14,12 @@ export interface SseSink {
   /** Resolves when the transport can take more bytes, or when it has ended. */
   ready(): Promise<void>;
   /**
+   * Bytes written that the transport still holds, not yet passed on towards the client; 0
+   * once they have all gone, or the transport has ended. After `close`, the stream watches it
+   * fall to tell a client that is taking its last bytes from one that takes nothing.
+   */
+  readonly pendingBytes: number;
+  /**
    * Ends the response after the bytes already written, and aborts `signal` with `reason` at
    * once. Harmless when already ended.
    */
@@ -21,7 +27,8 @@ export interface SseSink {
   /**
    * Ends the response at once, dropping bytes not yet sent: for a client that stopped
    * reading, whose connection would otherwise stay open forever. Aborts `signal` with
-   * `reason` at once. Harmless when already ended.
+   * `reason` unless it has aborted already. Also after `close`, for a client that does not
+   * take its last bytes; harmless once the transport has ended.
    */
   abort(reason: SseError): void;
   /**

@@ -5,6 +5,7 @@ import {
   type CorsOptions,
   createResponse,
   createWebSink,
+  END_GRACE_MS,
   MAX_LAST_EVENT_ID_LENGTH,
   readLastEventId,
   readMetrics,
@@ -38,6 +39,8 @@ function open(init: SseStreamInit = {}, highWaterMark = 64) {
 }
 
 const reasonCode = (stream: SseStream) => (stream.signal.reason as SseError).code;
+/** Lets the event loop go round once, as a client's I/O would. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 afterEach(() => {
   for (const stream of opened.splice(0)) stream.close();
@@ -47,15 +50,15 @@ afterEach(() => {
 describe('SseStream', () => {
   it('opens with an empty comment so the response head goes out at once', async () => {
     const { read } = open();
-    expect(await read()).toBe(':\n\n');
+    expect(await read()).toBe(':\n');
   });
 
   it('opens with the retry hint when one is set', async () => {
     const { read } = open({ retry: 2500 });
-    expect(await read()).toBe('retry: 2500\n\n');
+    expect(await read()).toBe('retry: 2500\n');
   });
 
-  it('ends after its maxLifetime, spread over 90 to 110%, and leaves no timer when it ends first', () => {
+  it('ends after its maxLifetime, spread over 90 to 110%, and leaves no timer when it ends first', async () => {
     vi.useFakeTimers();
     const { stream } = open({ maxLifetime: 1000 });
     vi.advanceTimersByTime(899);
@@ -63,9 +66,14 @@ describe('SseStream', () => {
     vi.advanceTimersByTime(202);
     expect(stream.closed).toBe(true);
     expect(reasonCode(stream)).toBe('STREAM_CLOSED');
-    const early = open({ maxLifetime: 60_000 }).stream;
+    // Its client took none of its last bytes: it is cut after the grace, and no timer stays.
     expect(vi.getTimerCount()).toBe(1);
-    early.close();
+    vi.advanceTimersByTime(END_GRACE_MS);
+    expect(vi.getTimerCount()).toBe(0);
+    const early = open({ maxLifetime: 60_000 });
+    await early.read();
+    expect(vi.getTimerCount()).toBe(1);
+    early.stream.close();
     expect(vi.getTimerCount()).toBe(0);
     expect(() => open({ maxLifetime: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
@@ -109,6 +117,7 @@ describe('SseStream', () => {
         return false;
       },
       ready: () => Promise.resolve(),
+      pendingBytes: 0,
       close: () => {},
       abort: () => {},
     };
@@ -123,6 +132,7 @@ describe('SseStream', () => {
       signal: new AbortController().signal,
       write: () => true,
       ready: () => Promise.resolve(),
+      pendingBytes: 0,
       close: () => {},
       abort: () => {},
     };
@@ -142,7 +152,7 @@ describe('SseStream', () => {
     expect(stream.comment('hi')).toBe(true);
     expect(stream.writeFrame(new TextEncoder().encode('data: raw\n\n'))).toBe(true);
     const chunks = [await read(), await read(), await read(), await read()];
-    expect(chunks.join('')).toBe('data: a\n\nevent: tick\nid: 1\nretry: 10\ndata: {"n":1}\n\n: hi\n\ndata: raw\n\n');
+    expect(chunks.join('')).toBe('data: a\n\nevent: tick\nid: 1\nretry: 10\ndata: {"n":1}\n\n: hi\ndata: raw\n\n');
   });
 
   it('throws for invalid input at the call site and writes nothing', async () => {
@@ -166,7 +176,7 @@ describe('SseStream', () => {
     expect(reasonCode(stream)).toBe('STREAM_CLOSED');
     expect(stream.send('late')).toBe(false);
     expect(stream.comment()).toBe(false);
-    expect(await readAll()).toBe(':\n\ndata: one\n\ndata: two\n\n');
+    expect(await readAll()).toBe(':\ndata: one\n\ndata: two\n\n');
   });
 
   it('buffers while the client is slow and sends the buffer as one chunk when it reads', async () => {
@@ -176,32 +186,77 @@ describe('SseStream', () => {
     stream.send('b2');
     expect(stream.bufferedBytes).toBe(2 * 'data: b1\n\n'.length);
     const drained = stream.drain();
-    expect(await read()).toBe(':\n\n');
+    expect(await read()).toBe(':\n');
     expect(await read()).toBe('data: 0123456789abcdef\n\n');
     expect(await read()).toBe('data: b1\n\ndata: b2\n\n');
     await drained;
     expect(stream.bufferedBytes).toBe(0);
   });
 
-  it('closes a stream whose client falls behind by more than maxBufferedBytes', async () => {
-    const { stream, reader } = open({ maxBufferedBytes: 100 }, 16);
+  it('ends a stream whose client falls behind by more than maxBufferedBytes, after what it accepted', async () => {
+    const { stream, readAll } = open({ maxBufferedBytes: 100 }, 16);
     let peak = 0;
     let accepted = 0;
+    // One event per turn of the event loop, and a client that reads nothing meanwhile: it is
+    // falling behind, not being sent a burst.
     while (stream.send('x'.repeat(30))) {
       accepted++;
       peak = Math.max(peak, stream.bufferedBytes);
+      await nextTurn();
     }
     expect(peak).toBeLessThanOrEqual(100);
     expect(accepted).toBe(1 + Math.floor(100 / 38));
     expect(stream.closed).toBe(true);
     expect(reasonCode(stream)).toBe('BUFFER_OVERFLOW');
     expect(stream.bufferedBytes).toBe(0);
-    await expect(reader.read()).rejects.toThrow(/too slowly/);
+    expect(stream.send('after')).toBe(false);
+    // What `send` accepted reaches a client that reads, then the body ends.
+    expect(await readAll()).toBe(`:\n${'data: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n\n'.repeat(accepted)}`);
+  });
+
+  it('takes a burst within one turn up to maxBufferedBytes + maxEventBytes, then refuses the rest', async () => {
+    const { stream, readAll } = open({ maxBufferedBytes: 100, maxEventBytes: 200 }, 16);
+    let accepted = 0;
+    while (stream.send('x'.repeat(30))) accepted++;
+    // One event fills the body; the queue then takes 300 bytes' worth of 38-byte frames.
+    expect(accepted).toBe(1 + Math.floor(300 / 38));
+    expect(reasonCode(stream)).toBe('BUFFER_OVERFLOW');
+    expect(await readAll()).toBe(`:\n${'data: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n\n'.repeat(accepted)}`);
+  });
+
+  it('queues one frame of any size into an empty queue, and holds the next to the bound', async () => {
+    const { stream, read, readAll } = open({ maxBufferedBytes: 10, maxEventBytes: 1000 }, 16);
+    await read();
+    expect(stream.send('a'.repeat(500))).toBe(true); // into the body, which is then full
+    expect(stream.send('b'.repeat(500))).toBe(true); // an empty queue takes any one frame
+    await nextTurn();
+    expect(stream.send('c')).toBe(false); // the client took nothing: 508 + 9 is over the bound
+    expect(await readAll()).toBe(`data: ${'a'.repeat(500)}\n\ndata: ${'b'.repeat(500)}\n\n`);
+  });
+
+  it('cuts a client that takes nothing of its last bytes after END_GRACE_MS, and keeps one that reads', async () => {
+    vi.useFakeTimers();
+    const stalled = open({}, 16);
+    stalled.stream.send('x'.repeat(100));
+    stalled.stream.close();
+    vi.advanceTimersByTime(END_GRACE_MS);
+    await expect(stalled.reader.read()).rejects.toThrow(/closed by the server/);
+    expect(vi.getTimerCount()).toBe(0);
+
+    const reading = open({}, 16);
+    reading.stream.send('y'.repeat(100));
+    reading.stream.close();
+    expect(await reading.read()).toBe(':\n');
+    vi.advanceTimersByTime(END_GRACE_MS); // it took bytes in that time: it is waited for
+    expect(await reading.readAll()).toBe(`data: ${'y'.repeat(100)}\n\n`);
+    vi.advanceTimersByTime(END_GRACE_MS);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it("drops what does not fit with onOverflow: 'drop' and stays open", async () => {
     const { stream, read } = open({ maxBufferedBytes: 20, onOverflow: 'drop' }, 1);
     expect(stream.send('fits')).toBe(true);
+    await nextTurn();
     expect(stream.send('does not fit')).toBe(false);
     expect(stream.closed).toBe(false);
     await read();
@@ -210,11 +265,13 @@ describe('SseStream', () => {
     expect(stream.send('later')).toBe(true);
   });
 
-  it('asks an onOverflow function, with the sizes', () => {
+  it('asks an onOverflow function, with the sizes', async () => {
     const onOverflow = vi.fn(() => 'drop' as const);
     const { stream } = open({ maxBufferedBytes: 0, onOverflow }, 1);
-    expect(stream.send('x')).toBe(false);
-    expect(onOverflow).toHaveBeenCalledWith({ stream, bufferedBytes: 0, frameBytes: 9 });
+    expect(stream.send('x')).toBe(true);
+    await nextTurn();
+    expect(stream.send('y')).toBe(false);
+    expect(onOverflow).toHaveBeenCalledWith({ stream, bufferedBytes: 9, frameBytes: 9 });
   });
 
   it('sends heartbeats once per period while idle, so no silence lasts longer', () => {
@@ -232,15 +289,16 @@ describe('SseStream', () => {
     expect(gaps).toEqual([1000, 1000, 1000, 1000]);
   });
 
-  it('checks every stream of one heartbeat period with one timer, stopped with the last stream', () => {
+  it('checks every stream of one heartbeat period with one timer, stopped with the last stream', async () => {
     vi.useFakeTimers();
     const streams = [open({ heartbeat: 1000 }), open({ heartbeat: 1000 }), open({ heartbeat: 3000 })];
+    for (const { readAll } of streams) void readAll(); // clients that take every byte
     expect(vi.getTimerCount()).toBe(2);
     const heartbeats = streams.map(({ sink }) => {
       const write = vi.spyOn(sink, 'write');
-      return () => write.mock.calls.filter(([chunk]) => decoder.decode(chunk) === ':\n\n').length;
+      return () => write.mock.calls.filter(([chunk]) => decoder.decode(chunk) === ':\n').length;
     });
-    vi.advanceTimersByTime(3000);
+    await vi.advanceTimersByTimeAsync(3000);
     expect(heartbeats.map((count) => count())).toEqual([3, 3, 1]);
     streams[0]?.stream.close();
     expect(vi.getTimerCount()).toBe(2);
@@ -258,7 +316,7 @@ describe('SseStream', () => {
     vi.advanceTimersByTime(600);
     expect(await read()).toBe('data: busy\n\n');
     vi.advanceTimersByTime(1000);
-    expect(await read()).toBe(':\n\n');
+    expect(await read()).toBe(':\n');
     stream.close();
     expect(vi.getTimerCount()).toBe(0);
   });
@@ -294,11 +352,12 @@ describe('SseStream', () => {
     expect(late.mock.calls[0]?.[0]).toMatchObject({ code: 'STREAM_CLOSED' });
   });
 
-  it('counts in readMetrics what it wrote or buffered, not frames dropped or sent after the end', () => {
+  it('counts in readMetrics what it wrote or buffered, not frames dropped or sent after the end', async () => {
     const { stream } = open({ onOverflow: 'drop', maxBufferedBytes: 100 });
     const before = readMetrics();
     stream.send('x'.repeat(80)); // fills the sink
     stream.send('y'.repeat(50)); // waits in the buffer
+    await nextTurn(); // the client had its chance and took nothing
     const kept = readMetrics();
     expect(kept.eventsWritten - before.eventsWritten).toBe(2);
     expect(kept.bytesWritten - before.bytesWritten).toBe(2 * '\n\n'.length + 'data: '.length * 2 + 80 + 50);
@@ -427,7 +486,7 @@ describe('createResponse', () => {
       'content-type': 'text/event-stream; charset=utf-8',
       'x-accel-buffering': 'no',
     });
-    expect(await response.text()).toBe(':\n\n');
+    expect(await response.text()).toBe(':\n');
   });
 
   it('answers a cross-origin request per its Origin, echoing it (never "*") with credentials', () => {
@@ -493,7 +552,7 @@ describe('createResponse', () => {
         throw new Error('onError broke');
       },
     });
-    expect(await response.text()).toBe(':\n\n');
+    expect(await response.text()).toBe(':\n');
     expect(logged).toHaveBeenCalledWith(expect.any(String), expect.objectContaining({ message: 'onError broke' }));
     logged.mockRestore();
   });
@@ -558,7 +617,7 @@ describe('createResponse', () => {
       },
       { onError },
     );
-    expect(await response.text()).toBe(':\n\ndata: before\n\n');
+    expect(await response.text()).toBe(':\ndata: before\n\n');
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'handler broke' }));
   });
 });

@@ -5,6 +5,7 @@ import { planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './hear
 import type { ConnectionLimiter } from './limits.js';
 import { counters } from './metrics.js';
 import type { SseSink } from './sink.js';
+import { inBurst, startBurst } from './turn.js';
 
 /** Event names mapped to the type of their data, e.g. `{ tick: { n: number } }`. */
 export type EventMap = Record<string, unknown>;
@@ -23,6 +24,17 @@ export type MessageData<Events extends object> = 'message' extends keyof Events
  */
 // biome-ignore lint/suspicious/noExplicitAny: `any` is what lets one cast reach every event map.
 export type UntypedSseStream = SseStream<any>;
+
+/** Options of {@link SseStream.close}. */
+export interface CloseOptions {
+  /**
+   * Reconnection delay in ms to tell the client before the end (a `retry:` line), e.g. a
+   * random one per client so that they do not all come back at once. Default: none, so the
+   * client keeps the delay it has. A non-negative integer.
+   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#concept-event-stream-reconnection-time
+   */
+  retry?: number;
+}
 
 /** Fields of an event besides its name and data. */
 export interface SendOptions {
@@ -77,8 +89,11 @@ export interface SseStreamOptions {
    */
   serializer?: Serializer;
   /**
-   * Most bytes a stream keeps for a client that reads slower than events arrive, beyond
-   * what the transport itself buffers. Default 262 144 (256 KiB).
+   * Most bytes a stream keeps for a client that has fallen behind, beyond what the transport
+   * itself buffers. Default 262 144 (256 KiB). A burst is not falling behind: within the turn
+   * of the event loop in which the transport filled up, before the client could take anything,
+   * the stream queues up to `maxBufferedBytes + maxEventBytes`. A frame always fits an empty
+   * queue. Past the bound, `onOverflow` applies.
    * @see https://nodejs.org/api/stream.html#buffering
    */
   maxBufferedBytes?: number;
@@ -89,8 +104,10 @@ export interface SseStreamOptions {
    */
   maxEventBytes?: number;
   /**
-   * Policy when a frame does not fit in `maxBufferedBytes`: `'close'` (default) ends the
-   * connection so the client reconnects with `Last-Event-ID` and history fills the gap;
+   * Policy when a frame does not fit in `maxBufferedBytes`: `'close'` (default) refuses it and
+   * every later frame, and ends the stream after what was accepted, so the client gets every
+   * event `send` accepted, then reconnects with `Last-Event-ID` and history fills the gap (a
+   * client that takes nothing for {@link END_GRACE_MS} is cut without the rest);
    * `'drop'` drops the frame and `send` returns `false`. A function decides per case.
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header
    */
@@ -135,11 +152,19 @@ export const DEFAULT_HEARTBEAT_MS = 8_000;
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 /** Default of {@link SseStreamOptions.maxBufferedBytes}. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
+/**
+ * Milliseconds a stream's client may take nothing of its last bytes once the server ended the
+ * stream (`close()`, an overflow, `maxLifetime`, a registry closing) before its connection is
+ * cut and the rest dropped. A client that keeps taking bytes gets them all.
+ */
+export const END_GRACE_MS = 1000;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const utf8 = new TextEncoder();
+/** A lone comment line: it keeps the connection busy, and no client dispatches anything for it. */
 const HEARTBEAT = utf8.encode(formatComment(''));
+const retryLine = (retry: number) => utf8.encode(`retry: ${retry}\n`);
 
 /**
  * Throws {@link SseError} for invalid stream options. Adapters call it when they build a
@@ -206,6 +231,8 @@ export class SseStream<Events extends object = EventMap> {
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
   #waitingForSink = false;
+  /** Marks the turn in which the transport filled up while the stream wrote to it; -1 otherwise. */
+  #burst = -1;
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;
   /** How often the heartbeat check runs while it runs, else undefined. */
   #checkInterval: number | undefined;
@@ -223,7 +250,7 @@ export class SseStream<Events extends object = EventMap> {
     checkStreamOptions(init);
     const heartbeat = planHeartbeat(init.heartbeat ?? DEFAULT_HEARTBEAT_MS);
     // Shared bytes for the usual opening: nothing per stream is kept for it.
-    const opening = init.retry === undefined ? HEARTBEAT : utf8.encode(`retry: ${init.retry}\n\n`);
+    const opening = init.retry === undefined ? HEARTBEAT : retryLine(init.retry);
 
     this.lastEventId = init.lastEventId;
     this.#sink = sink;
@@ -289,14 +316,19 @@ export class SseStream<Events extends object = EventMap> {
     return this.#maxBufferedBytes;
   }
 
-  /** Bytes waiting for a slow client, never more than `maxBufferedBytes`. */
+  /**
+   * Bytes waiting for a slow client in the stream's own queue, beyond what the transport holds:
+   * at most `maxBufferedBytes` once the client has had a chance to take them, up to
+   * `maxBufferedBytes + maxEventBytes` within the turn of a burst.
+   */
   get bufferedBytes(): number {
     return this.#queuedBytes;
   }
 
   /**
-   * Sends one event. Returns `true` when the frame was written or buffered, `false` when the
-   * stream has ended or the overflow policy dropped it. To pace a producer, `await drain()`.
+   * Sends one event. Returns `true` when the frame was written or buffered: it then reaches a
+   * client that keeps reading, before the connection ends. `false` when the stream has ended
+   * or the overflow policy refused it. To pace a producer, `await drain()`.
    *
    * @throws {@link SseError} for an invalid name, id or retry, `undefined` data (clients
    * dispatch no event without data; send `''` for an empty one), data the serializer cannot
@@ -308,7 +340,7 @@ export class SseStream<Events extends object = EventMap> {
     return this.#writeEvent(this.#encodeEvent(data, options));
   }
 
-  /** Sends a comment line, which clients ignore (see `encodeComment`). */
+  /** Sends comment lines, which clients ignore (see `encodeComment`). */
   comment(text = ''): boolean {
     return this.#write(utf8.encode(formatComment(text)));
   }
@@ -373,19 +405,19 @@ export class SseStream<Events extends object = EventMap> {
   }
 
   /**
-   * Ends the stream after the bytes already buffered. Harmless when already closed. The
-   * client reconnects after its retry delay; to stop it for good, answer the next request
-   * with status 204.
+   * Ends the stream after the bytes already buffered, which a client that keeps reading gets
+   * (one that takes nothing of them for {@link END_GRACE_MS} is cut). Harmless when already
+   * closed. The client reconnects after its retry delay, or after `options.retry`; to stop it
+   * for good, answer the next request with status 204.
+   *
+   * @throws {@link SseError} `INVALID_RETRY` for a retry that is not a non-negative integer;
+   * the stream is left open then.
    */
-  close(): void {
+  close(options?: CloseOptions): void {
+    const hint = options?.retry === undefined ? undefined : retryLine(checkRetry(options.retry));
     if (this.#closed) return;
-    try {
-      if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
-      this.#sink.close(endReason('STREAM_CLOSED'));
-    } finally {
-      // Ended here even when the sink throws, or aborts its signal later than it should.
-      this.#onEnd();
-    }
+    if (hint) counters.bytesWritten += hint.byteLength;
+    this.#endAfterQueue(endReason('STREAM_CLOSED'), hint);
   }
 
   // A timer only for streams that ask for one; it goes with the stream, whichever ends first.
@@ -423,14 +455,32 @@ export class SseStream<Events extends object = EventMap> {
   #write(frame: Uint8Array): boolean {
     if (this.#closed) return false;
     this.#wroteSinceCheck = true;
-    if (this.#waitingForSink) {
-      if (this.#queuedBytes + frame.byteLength > this.#maxBufferedBytes) return this.#overflow(frame.byteLength);
+    if (!this.#waitingForSink) {
+      if (!this.#sink.write(frame) && !this.#closed) {
+        this.#burst = startBurst(this.#endBurst);
+        this.#waitForSink();
+      }
+    } else {
+      // A frame always fits an empty queue: one event is never an overflow by itself.
+      const queued = this.#queuedBytes;
+      if (queued > 0 && queued + frame.byteLength > this.#queueBound()) return this.#overflow(frame.byteLength);
       this.#queue.push(frame);
       this.#queuedBytes += frame.byteLength;
-    } else if (!this.#sink.write(frame)) this.#waitForSink();
+    }
     counters.bytesWritten += frame.byteLength;
     return true;
   }
+
+  // A burst is not a slow client: in the turn in which the transport filled up, the client
+  // has had no chance to take anything, however fast it reads. From the next turn on, the
+  // bound is on what it has failed to take.
+  #queueBound(): number {
+    return inBurst(this.#burst) ? this.#maxBufferedBytes + this.#maxEventBytes : this.#maxBufferedBytes;
+  }
+
+  readonly #endBurst = (): void => {
+    this.#burst = -1;
+  };
 
   #waitForSink(): void {
     this.#waitingForSink = true;
@@ -443,6 +493,8 @@ export class SseStream<Events extends object = EventMap> {
   #onSinkReady(): void {
     if (this.#closed) return;
     this.#stalledChecks = 0;
+    // The transport had its chance: what it cannot take now is held to the bound, not a burst.
+    this.#burst = -1;
     if (this.#queuedBytes > 0 && !this.#sink.write(this.#takeQueue())) {
       this.#waitForSink();
       return;
@@ -473,13 +525,31 @@ export class SseStream<Events extends object = EventMap> {
       typeof this.#onOverflow === 'function'
         ? this.#onOverflow({ stream: this as unknown as SseStream, bufferedBytes: this.#queuedBytes, frameBytes })
         : this.#onOverflow;
-    if (policy === 'close') this.#cutOff('BUFFER_OVERFLOW');
+    if (policy === 'close' && !this.#closed) {
+      counters.overflowCloses++;
+      this.#endAfterQueue(endReason('BUFFER_OVERFLOW'));
+    }
     return false;
   }
 
-  // A client that cannot keep up is disconnected, not waited for: it reconnects with
-  // Last-Event-ID, and its unsent bytes are not kept.
-  #cutOff(code: 'BUFFER_OVERFLOW' | 'CLIENT_STALLED'): void {
+  // An end by the server's choice: every frame accepted so far still goes out, then the
+  // response ends; a client that keeps reading gets them all before its connection closes.
+  #endAfterQueue(reason: SseError, last?: Uint8Array): void {
+    if (this.#closed) return;
+    try {
+      if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
+      if (last) this.#sink.write(last);
+      this.#sink.close(reason);
+    } finally {
+      // Ended here even when the sink throws, or aborts its signal later than it should.
+      this.#onEnd();
+    }
+    cutWhenIdle(this.#sink, reason);
+  }
+
+  // A client that has taken nothing for the whole stall period is disconnected, not waited
+  // for: it reconnects with Last-Event-ID, and its unsent bytes are not kept.
+  #cutOff(code: 'CLIENT_STALLED'): void {
     if (this.#closed) return;
     counters.overflowCloses++;
     try {
@@ -515,9 +585,39 @@ export class SseStream<Events extends object = EventMap> {
   }
 }
 
+/**
+ * Watches a sink that the stream has closed while its transport still holds bytes: as long as
+ * the client takes some in every {@link END_GRACE_MS}, it gets them all; a client that takes
+ * nothing for that long is cut, and the rest dropped. One timer at a time, gone with the bytes.
+ */
+function cutWhenIdle(sink: SseSink, reason: SseError): void {
+  let pending = sink.pendingBytes;
+  if (pending === 0) return;
+  const check = (): void => {
+    const now = sink.pendingBytes;
+    if (now === 0) return;
+    if (now >= pending) {
+      sink.abort(reason);
+      return;
+    }
+    pending = now;
+    wait();
+  };
+  // The connection keeps a process alive while it lasts; this timer need not.
+  const wait = () => (setTimeout(check, END_GRACE_MS) as { unref?: () => void }).unref?.();
+  wait();
+}
+
 /** @internal A stream that has already ended, for a request that was answered without one. */
 export function endedStream<Events extends object>(): SseStream<Events> {
   const ended = AbortSignal.abort(endReason('STREAM_CLOSED'));
-  const sink: SseSink = { signal: ended, write: () => false, ready: () => Promise.resolve(), close() {}, abort() {} };
+  const sink: SseSink = {
+    signal: ended,
+    pendingBytes: 0,
+    write: () => false,
+    ready: () => Promise.resolve(),
+    close() {},
+    abort() {},
+  };
   return new SseStream<Events>(sink);
 }

@@ -36,7 +36,9 @@ export interface WebSink extends SseSink {
 
 /**
  * Creates a sink over a pull-based `ReadableStream`. The stream's `cancel` (the runtime
- * saw the client leave) or an aborted `requestSignal` aborts the sink's signal.
+ * saw the client leave) or an aborted `requestSignal` aborts the sink's signal. `close` ends
+ * the body once the runtime has read what it holds, so that the sink can tell how much of it
+ * the client is still to take.
  *
  * @param requestSignal - the request's `AbortSignal`, aborted by most runtimes on disconnect.
  * @param highWaterMark - bytes queued in the body before `write` returns `false`. Default 16 384.
@@ -51,7 +53,22 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
   const ended = new AbortController();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let wakeWriter: (() => void) | undefined;
+  /** The body is closed, errored or cancelled: nothing more goes through it. */
+  let bodyDone = false;
+  /** `close` was called: the body closes once its queue is read. */
+  let closing = false;
 
+  // Bytes enqueued and not yet read by the runtime; `desiredSize` counts down from the mark.
+  const queued = (): number => (bodyDone ? 0 : highWaterMark - (controller.desiredSize ?? highWaterMark));
+  const closeBody = (): void => {
+    if (bodyDone) return;
+    bodyDone = true;
+    try {
+      controller.close();
+    } catch {
+      // A body the runtime closed or errored without telling us: it has ended all the same.
+    }
+  };
   const finish = (reason: SseError): void => {
     requestSignal?.removeEventListener('abort', onRequestAbort);
     wakeWriter?.();
@@ -60,11 +77,7 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
   };
   const onRequestAbort = (): void => {
     if (ended.signal.aborted) return;
-    try {
-      controller.close();
-    } catch {
-      // Already closed or errored by the runtime.
-    }
+    closeBody();
     finish(endReason('CLIENT_GONE', requestSignal?.reason));
   };
 
@@ -76,8 +89,10 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
       pull() {
         wakeWriter?.();
         wakeWriter = undefined;
+        if (closing && queued() === 0) closeBody();
       },
       cancel(reason) {
+        bodyDone = true;
         if (!ended.signal.aborted) finish(endReason('CLIENT_GONE', reason));
       },
     },
@@ -100,21 +115,25 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
         wakeWriter = resolve;
       });
     },
+    get pendingBytes() {
+      return queued();
+    },
     close(reason) {
       if (ended.signal.aborted) return;
+      closing = true;
       try {
-        controller.close();
+        if (queued() === 0) closeBody();
       } finally {
-        // A body the runtime closed or errored without telling us throws here; the stream
-        // has ended all the same, and its signal must say so.
         finish(reason);
       }
     },
     abort(reason) {
-      if (ended.signal.aborted) return;
-      // Erroring the body is how a fetch-style runtime is told to cut the connection.
-      controller.error(reason);
-      finish(reason);
+      if (!bodyDone) {
+        bodyDone = true;
+        // Erroring the body is how a fetch-style runtime is told to cut the connection.
+        controller.error(reason);
+      }
+      if (!ended.signal.aborted) finish(reason);
     },
   };
 }
@@ -139,6 +158,13 @@ export function checkResponseOptions(options: CreateResponseOptions): void {
     throw new SseError('INVALID_OPTION', 'waitUntil must be a function, such as ctx.waitUntil.bind(ctx).');
   }
 }
+
+/**
+ * @internal Told of every stream that {@link createResponse} opens, with its request:
+ * `@ssekit/core/node` listens, so that `shutdown(server)` reaches the streams that a Node
+ * adapter (such as `@hono/node-server`) serves through `createResponse`.
+ */
+export const webStreams: { opened?: (request: Request, stream: SseStream) => void } = {};
 
 const reportHandlerError = (error: unknown) => console.error('[ssekit] event-stream handler failed:', error);
 
@@ -214,6 +240,7 @@ export function createResponse<Events extends object = EventMap>(
   const stream = new SseStream<Events>(sink, { ...options, lastEventId });
   // A HEAD response has no body: the handler sees a stream that has already ended.
   if (request.method === 'HEAD') stream.close();
+  else webStreams.opened?.(request, stream as unknown as SseStream);
   if (slot) stream.onClose(slot);
   runHandler(stream, handler, options);
   return new Response(sink.body, { status: 200, headers });

@@ -22,7 +22,7 @@ describe.each([
     const { url } = await start(app);
     const { res, body } = await get(`${url}/events`);
     expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
-    expect(body).toBe('retry: 100\n\nevent: greeting\ndata: hi\n\n');
+    expect(body).toBe('retry: 100\nevent: greeting\ndata: hi\n\n');
   });
 
   it("types res.sse by a cast to the app's event map, an interface too", async () => {
@@ -57,7 +57,7 @@ describe.each([
     app.use(onError);
     const { url } = await start(app);
     const { body } = await get(`${url}/events`);
-    expect(body).toBe(':\n\n');
+    expect(body).toBe(':\n');
     expect(errors).toEqual([expect.objectContaining({ message: 'route broke' })]);
     expect(((await until(() => stream)).signal.reason as SseError).code).toBe('STREAM_CLOSED');
   });
@@ -93,7 +93,7 @@ describe('express 5', () => {
     }) as ErrorRequestHandler);
     const { url } = await start(app);
     const { body } = await get(`${url}/events`);
-    expect(body).toBe(':\n\ndata: before\n\n');
+    expect(body).toBe(':\ndata: before\n\n');
     expect(errors).toEqual([expect.objectContaining({ message: 'async route broke' })]);
   });
 });
@@ -113,7 +113,7 @@ describe('sseErrors()', () => {
     const { url } = await start(app);
     const { res, body } = await get(`${url}/events`);
     expect(res.complete).toBe(true); // ended by the server, not cut off
-    expect(body).toBe(':\n\n');
+    expect(body).toBe(':\n');
     expect(reported).toEqual([expect.objectContaining({ message: 'route broke' })]);
     expect((await get(`${url}/plain`)).res.statusCode).toBe(500);
     expect(reported).toHaveLength(1);

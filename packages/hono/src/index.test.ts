@@ -26,7 +26,7 @@ describe('sse(handler)', () => {
     const { url } = await start(app);
     const { res, body } = await get(`${url}/rooms/lobby/events`);
     expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
-    expect(body).toBe(':\n\nevent: joined\ndata: {"room":"lobby"}\n\n');
+    expect(body).toBe(':\nevent: joined\ndata: {"room":"lobby"}\n\n');
   });
 
   it('keeps streaming while an async handler loops, and stops the loop when the client leaves', async () => {
@@ -68,7 +68,7 @@ describe('sse(handler)', () => {
     );
     const { url } = await start(app);
     const { body } = await get(`${url}/events`);
-    expect(body).toBe(':\n\ndata: before\n\n');
+    expect(body).toBe(':\ndata: before\n\n');
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'handler broke' }));
   });
 
@@ -88,11 +88,11 @@ describe('sse(handler)', () => {
       props: {},
     };
     const response = await app.fetch(new Request('http://x/events'), {}, executionContext);
-    expect(await response.text()).toBe(':\n\ndata: working\n\n');
+    expect(await response.text()).toBe(':\ndata: working\n\n');
     expect(kept).toHaveLength(1);
     await expect(kept[0]).resolves.toBeUndefined();
     // Elsewhere there is no execution context, and nothing to keep.
-    expect(await (await app.request('/events')).text()).toBe(':\n\ndata: working\n\n');
+    expect(await (await app.request('/events')).text()).toBe(':\ndata: working\n\n');
   });
 
   it('refuses invalid options when the handler is created', () => {

@@ -31,7 +31,7 @@ describe.each([
     const { url } = await start(app);
     const { res, body } = await get(url);
     expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
-    expect(body).toBe(':\n\ndata: hi\n\n');
+    expect(body).toBe(':\ndata: hi\n\n');
     expect(logged).toEqual(['200 text/event-stream']);
   });
 
@@ -64,7 +64,7 @@ describe.each([
       stream = ctx.sse;
     });
     const { url } = await start(app);
-    await get(url, {}, (body) => body === ':\n\n');
+    await get(url, {}, (body) => body === ':\n');
     const opened = await until(() => stream);
     await aborted(opened.signal);
     expect((opened.signal.reason as SseError).code).toBe('CLIENT_GONE');
@@ -117,7 +117,7 @@ describe.each([
     hinted.use(sse({ limit: new ConnectionLimiter({ total: 0, retry: { min: 700, max: 700 } }) }));
     const retry = await get(`${(await start(hinted)).url}/events`);
     expect(retry.res.statusCode).toBe(200);
-    expect(retry.body).toBe('retry: 700\n\n');
+    expect(retry.body).toBe('retry: 700\n');
   });
 
   it('ends a HEAD request with its head', async () => {

@@ -284,7 +284,7 @@ describe('ChannelRegistry over RedisBroker', () => {
     await watcher.readUntil((t) => t.includes('data: e4'));
     resumed.stream.close();
     const text = await resumed.readUntil(() => false);
-    expect(text).toBe(`:\n\nid: ${ids[3]}\ndata: e3\n\nid: ${ids[4]}\ndata: e4\n\n`);
+    expect(text).toBe(`:\nid: ${ids[3]}\ndata: e3\n\nid: ${ids[4]}\ndata: e4\n\n`);
     watcher.stream.close();
   });
 
@@ -298,7 +298,7 @@ describe('ChannelRegistry over RedisBroker', () => {
     for (const n of [1, 2, 3]) ids.push(await first.channel(channel).publish(`e${n}`));
     const resumed = subscriber(second, channel, ids[0]);
     const text = await resumed.readUntil((t) => t.includes('data: e3'));
-    expect(text).toBe(`:\n\nid: ${ids[1]}\ndata: e2\n\nid: ${ids[2]}\ndata: e3\n\n`);
+    expect(text).toBe(`:\nid: ${ids[1]}\ndata: e2\n\nid: ${ids[2]}\ndata: e3\n\n`);
     resumed.stream.close();
     const lost = subscriber(second, channel, '1-0');
     expect(await lost.readUntil((t) => t.includes(GAP_EVENT))).toContain(`event: ${GAP_EVENT}`);

@@ -99,6 +99,8 @@ class NodeSink implements SseSink {
   readonly #ended = new AbortController();
   // Checked on every write: a plain field is cheaper than `signal.aborted`.
   #done = false;
+  /** The response has closed: its bytes are out, or it was destroyed. */
+  #transportClosed = false;
   readonly #res: NodeResponse;
   /** The head to send with the first write; let go of once sent. */
   #headers: Record<string, string> | undefined;
@@ -172,15 +174,22 @@ class NodeSink implements SseSink {
     });
   }
 
+  get pendingBytes(): number {
+    if (this.#transportClosed) return 0;
+    return (this.#socket ?? this.#res).writableLength;
+  }
+
   close(reason: SseError): void {
     if (this.#done) return;
     this.#end(reason);
+    // What waits in a corked socket leaves now, ahead of the end of the response.
+    if (this.#socket) release(this.#socket);
     if (!this.#res.writableEnded) this.#res.end();
   }
 
   abort(reason: SseError): void {
-    if (this.#done) return;
-    this.#end(reason);
+    if (this.#transportClosed) return;
+    if (!this.#done) this.#end(reason);
     this.#res.destroy();
   }
 
@@ -203,6 +212,7 @@ class NodeSink implements SseSink {
 
   // The response is done: its listeners go, and the stream ends if it has not yet.
   readonly #onClose = (): void => {
+    this.#transportClosed = true;
     const res = this.#res;
     res.off('drain', this.#wake);
     res.off('close', this.#onClose);
@@ -239,6 +249,8 @@ export function createReadableSink(
   };
   const body = new Readable({ highWaterMark, read: wake });
   body.once('close', () => end(endReason('CLIENT_GONE')));
+  // Some frameworks learn that the connection ended before they destroy the body.
+  res?.once('close', () => end(endReason('CLIENT_GONE')));
 
   return {
     body,
@@ -250,6 +262,11 @@ export function createReadableSink(
         wakeWriter = resolve;
       });
     },
+    get pendingBytes() {
+      const inBody = body.destroyed ? 0 : body.readableLength;
+      if (!res) return inBody;
+      return res.destroyed || res.writableFinished ? 0 : inBody + res.writableLength;
+    },
     close(reason) {
       if (ended.signal.aborted) return;
       if (!body.readableEnded) body.push(null);
@@ -258,7 +275,7 @@ export function createReadableSink(
     abort(reason) {
       end(reason);
       body.destroy();
-      res?.destroy();
+      if (!res?.writableFinished) res?.destroy();
     },
   };
 }

@@ -34,7 +34,7 @@ function eventSource(url: string, init?: ConstructorParameters<typeof EventSourc
 }
 
 const SCRIPT_BYTES =
-  'retry: 1000\n\nevent: greeting\nid: 1\ndata: hello\ndata: world\n\ndata: {"n":2}\n\n: note\n\nid: 3\ndata: ünïcødé 😀\n\n';
+  'retry: 1000\nevent: greeting\nid: 1\ndata: hello\ndata: world\n\ndata: {"n":2}\n\n: note\nid: 3\ndata: ünïcødé 😀\n\n';
 function runScript(stream: SseStream) {
   stream.send('hello\nworld', { event: 'greeting', id: 1 });
   stream.send({ n: 2 });
@@ -70,7 +70,7 @@ describe('createStream on node:http', () => {
     const { url } = await serve(() => {});
     const { res, body } = await get(url, {}, (text) => text.length > 0);
     expect(res.statusCode).toBe(200);
-    expect(body).toBe(':\n\n');
+    expect(body).toBe(':\n');
   });
 
   it('sends events written together in one system call, each its own HTTP chunk', async () => {
@@ -92,8 +92,8 @@ describe('createStream on node:http', () => {
         stream.comment();
       }, 20);
     });
-    const { body } = await get(`http://127.0.0.1:${port}/`, {}, (text) => text.endsWith('data: b\n\n:\n\n'));
-    expect(body).toBe(':\n\ndata: a\n\nid: 2\ndata: b\n\n:\n\n');
+    const { body } = await get(`http://127.0.0.1:${port}/`, {}, (text) => text.endsWith('data: b\n\n:\n'));
+    expect(body).toBe(':\ndata: a\n\nid: 2\ndata: b\n\n:\n');
     expect(writes).toBe(1);
   });
 
@@ -112,9 +112,7 @@ describe('createStream on node:http', () => {
     const { response } = rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await until(() => (response().endsWith('0\r\n\r\n') ? true : undefined));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(response().split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe(
-      '3\r\n:\n\n\r\nc\r\ndata: kept\n\n\r\n0\r\n\r\n',
-    );
+    expect(response().split('\r\n\r\n').slice(1).join('\r\n\r\n')).toBe('2\r\n:\n\r\nc\r\ndata: kept\n\n\r\n0\r\n\r\n');
     expect(stream.closed).toBe(true);
     expect((stream.signal.reason as SseError).code).toBe('STREAM_CLOSED');
   });
@@ -276,7 +274,7 @@ describe('a client that goes away', () => {
     });
     const { url } = await listenForTest(server);
     // The client reads the opening comment, then disconnects.
-    await get(url, {}, (body) => body === ':\n\n');
+    await get(url, {}, (body) => body === ':\n');
     const closedAt = performance.now();
     await aborted(stream.signal, 1_000);
     console.log(`[disconnect] signal aborted ${(abortedAt - closedAt).toFixed(1)} ms after the client closed`);

@@ -1,10 +1,10 @@
-import type { Server as HttpServer } from 'node:http';
-import type { Http2SecureServer, Http2Server } from 'node:http2';
+import { type Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import { type Http2SecureServer, type Http2Server, Http2ServerRequest } from 'node:http2';
 import type { ChannelRegistry } from '../channel.js';
 import { SseError } from '../errors.js';
-import { encode } from '../format.js';
 import { checkRetryRange, type RetryRange, randomRetry } from '../retry-range.js';
 import type { SseStream } from '../stream.js';
+import { webStreams } from '../web.js';
 import type { NodeRequest, NodeResponse } from './index.js';
 
 /** A `node:http`, `node:https` or `node:http2` server. */
@@ -20,7 +20,7 @@ const SWEEP_EVERY = 1024;
 let untilSweep = SWEEP_EVERY;
 
 /** @internal Remembers `stream` as one of its server's, for {@link shutdown}. */
-export function trackStream(req: NodeRequest, res: NodeResponse, stream: SseStream): void {
+export function trackStream(req: NodeRequest, res: NodeResponse | undefined, stream: SseStream): void {
   const server = (req.socket as { server?: object } | null)?.server;
   if (!server || stream.closed) return;
   let streams = streamsByServer.get(server);
@@ -29,10 +29,44 @@ export function trackStream(req: NodeRequest, res: NodeResponse, stream: SseStre
     streamsByServer.set(server, streams);
   }
   streams.add(new WeakRef(stream));
-  responses.set(stream, res);
+  const response = res ?? responseOf(req);
+  if (response) responses.set(stream, response);
   if (--untilSweep > 0) return;
   untilSweep = SWEEP_EVERY;
   for (const ref of streams) if (ref.deref()?.closed !== false) streams.delete(ref);
+}
+
+// `createResponse` streams served by a Node adapter are shut down with their server too.
+// @hono/node-server keeps the Node request on the Request it hands the app, under a symbol
+// of its own; the response is its to end, and `closeAllConnections` cuts what is left.
+webStreams.opened = (request, stream) => {
+  for (const key of Object.getOwnPropertySymbols(request)) {
+    const value = (request as unknown as Record<symbol, unknown>)[key];
+    if (value instanceof IncomingMessage || value instanceof Http2ServerRequest) {
+      trackStream(value, undefined, stream);
+      return;
+    }
+  }
+};
+
+/**
+ * The response that Node writes on the request's connection. A Node adapter that serves
+ * `createResponse` streams (@hono/node-server) does not hand it to us; Node (20, 24) keeps it
+ * on the socket as `_httpMessage` from before the request handler runs.
+ */
+function responseOf(req: NodeRequest): NodeResponse | undefined {
+  const current = (req.socket as { _httpMessage?: unknown } | null)?._httpMessage;
+  return current instanceof ServerResponse ? current : undefined;
+}
+
+/**
+ * Ends the connection of an HTTP/1.1 response once its last bytes are out: a keep-alive
+ * connection would otherwise go idle and hold `server.close()` until it times out, and
+ * `closeIdleConnections()` would cut responses that have ended but not yet been taken.
+ */
+function closeWhenFinished(res: NodeResponse | undefined): void {
+  const socket = res && !('stream' in res) ? res.socket : undefined;
+  if (socket) res?.once('finish', () => socket.end());
 }
 
 /** Options of {@link shutdown}. */
@@ -63,17 +97,16 @@ export async function shutdown(server: NodeServer, options: ShutdownOptions = {}
   }
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   (server as HttpServer).closeIdleConnections?.();
-  const channelsClosed = registry?.close();
   const open: { stream: SseStream; res: NodeResponse | undefined }[] = [];
   for (const ref of streamsByServer.get(server) ?? []) {
     const stream = ref.deref();
     if (stream && !stream.closed) open.push({ stream, res: responses.get(stream) });
   }
   streamsByServer.delete(server);
-  for (const { stream } of open) {
-    stream.writeFrame(encode({ retry: randomRetry(range) }));
-    stream.close();
-  }
+  for (const { res } of open) closeWhenFinished(res);
+  // Channel streams get the registry's retry hints; the others get ours.
+  const channelsClosed = registry?.close();
+  for (const { stream } of open) stream.close({ retry: randomRetry(range) });
   await channelsClosed;
   const timer = setTimeout(() => {
     // Clients that have not taken their last bytes by now are not coming for them.
