@@ -70,7 +70,7 @@ async function publishWithCuts(registry: ChannelRegistry, room: string, count: n
 }
 
 describe.each(Object.keys(routes))('%s channel() before any stream opens', (name) => {
-  it('answers a refused request with 401 or 403 and opens no stream', async () => {
+  it('answers a refused request with 401 or 403, an empty body, and opens no stream', async () => {
     const registry = new ChannelRegistry();
     afterThisTest(() => registry.close());
     const allow = async (url: string): Promise<Verdict> =>
@@ -78,8 +78,10 @@ describe.each(Object.keys(routes))('%s channel() before any stream opens', (name
     const { url } = await listenForTest(routes[name]?.(registry, { allow }) as http.Server);
     const signedOut = await fetch(`${url}/rooms/a/events`);
     expect(signedOut.status).toBe(401);
+    expect(await signedOut.text()).toBe('');
     const forbidden = await fetch(`${url}/rooms/a/events?token=bad`);
     expect(forbidden.status).toBe(403);
+    expect(await forbidden.text()).toBe('');
     expect(forbidden.headers.get('content-type') ?? '').not.toContain('text/event-stream');
     expect(registry.names()).toEqual([]);
     const admitted = await fetch(`${url}/rooms/a/events?token=good`);
@@ -103,7 +105,9 @@ describe.each(Object.keys(routes))('%s channel() before any stream opens', (name
     await until(() => (source.readyState === EventSource.CLOSED ? true : undefined), 5_000);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(requests).toBe(2);
-    expect((await fetch(`${url}/rooms/a/events`)).status).toBe(204);
+    const ended = await fetch(`${url}/rooms/a/events`);
+    expect(ended.status).toBe(204);
+    expect(await ended.text()).toBe('');
   });
 });
 

@@ -92,8 +92,12 @@ export function channel(
   const route = channelRoute(registry, name, filter, authorize);
   return async (ctx) => {
     const admission = await route(ctx);
-    if ('status' in admission) ctx.status = admission.status;
-    else admission.subscribe(respondWithStream(ctx, streamOptions));
+    if ('status' in admission) {
+      // An empty body, as from every adapter; Koa would send the status text otherwise.
+      // (The explicit null first: set after a status, it would turn the status into 204.)
+      ctx.body = null;
+      ctx.status = admission.status;
+    } else admission.subscribe(respondWithStream(ctx, streamOptions));
   };
 }
 
@@ -104,14 +108,17 @@ function respondWithStream(ctx: Context, options: SseStreamOptions): SseStream {
   ctx.set(headers);
   ctx.body = body;
   const onerror = ctx.onerror;
+  // A client that leaves, however it leaves (FIN, RST, a socket that times out), is how an
+  // event stream ends, and Koa reports what its connection says then (ECONNRESET, a premature
+  // close, a write after the end) as an error. So an error that comes once the stream has
+  // ended is not the app's. The connection can report it a moment before the stream learns
+  // of the end: an error on an open stream is decided after the I/O under way.
   ctx.onerror = (error) => {
-    if (!isPrematureClose(error)) onerror.call(ctx, error);
+    if (error == null) return onerror.call(ctx, error);
+    if (stream.closed) return;
+    setImmediate(() => {
+      if (!stream.closed) onerror.call(ctx, error);
+    });
   };
   return stream;
-}
-
-// Koa 3 pipes stream bodies with stream.pipeline, which fails with this code when the
-// client goes away first: for an event stream, that is how every stream ends.
-function isPrematureClose(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
 }
