@@ -158,7 +158,7 @@ describe('RedisBroker', () => {
     const client = createClient({ url: redis.url, RESP: 2, disableOfflineQueue: true });
     client.on('error', () => {});
     await client.connect();
-    const target = await broker({ client: client as never });
+    const target = await broker({ client });
     const channel = freshChannel();
     const feed = await listen(target, channel);
     const first = await target.publish(channel, { data: 'one' });

@@ -3,7 +3,7 @@
  *
  * @module @ssekit/redis
  */
-import { createClient, type RedisClientType } from '@redis/client';
+import { createClient, type RedisClientType, type RespVersions } from '@redis/client';
 import {
   type Broker,
   type BrokerEvent,
@@ -13,6 +13,10 @@ import {
   type Replay,
   SseError,
 } from '@ssekit/core';
+
+/** A client from `@redis/client` or `redis`, speaking RESP2 or RESP3 (`createClient({ RESP })`). */
+// biome-ignore lint/complexity/noBannedTypes: `{}` is what @redis/client uses for "no modules, functions or scripts".
+export type RedisBrokerClient = RedisClientType<{}, {}, {}, RespVersions>;
 
 /** Options of {@link RedisBroker}. */
 export interface RedisBrokerOptions {
@@ -24,7 +28,7 @@ export interface RedisBrokerOptions {
    * duplicate, which the broker owns. Create it with `disableOfflineQueue: true` so that a
    * publish during an outage rejects at once instead of waiting for Redis to come back.
    */
-  client?: RedisClientType;
+  client?: RedisBrokerClient;
   /**
    * How much of each channel's stream Redis keeps: `size` (default 1 000, at least 1, since
    * the stream itself carries the events) and `maxAge` in ms. Trimming is approximate
@@ -141,9 +145,9 @@ export class RedisBroker implements Broker {
   readonly #prefix: string;
   readonly #trim: string[];
   readonly #maxAge: number | undefined;
-  readonly #commands: RedisClientType;
+  readonly #commands: RedisBrokerClient;
   readonly #ownsCommands: boolean;
-  readonly #reader: RedisClientType;
+  readonly #reader: RedisBrokerClient;
   readonly #feeds = new Map<string, ChannelFeed>();
   /** Bumped when the set of channels read changes; the read under way used `#readingGeneration`. */
   #generation = 0;
@@ -197,7 +201,7 @@ export class RedisBroker implements Broker {
     });
     if (this.#ownsCommands) this.#commands.on('error', () => {});
 
-    const connect = async (client: RedisClientType) => {
+    const connect = async (client: RedisBrokerClient) => {
       if (!client.isOpen) await client.connect();
     };
     this.ready = Promise.all([connect(this.#commands), connect(this.#reader)])
