@@ -50,6 +50,7 @@ describe('docs', () => {
         'README.md',
         'backpressure-and-limits.md',
         'channels-and-resume.md',
+        'clients.md',
         'edge-runtimes.md',
         'getting-started.md',
         'migrating.md',
