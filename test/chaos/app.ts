@@ -48,8 +48,6 @@ export interface LoggedError {
   code?: string;
   /** The error in full, for the first ones only. */
   text?: string;
-  /** Set by the harness: logged within a second of a client reset by the proxy. */
-  afterReset?: boolean;
 }
 
 export interface AppStats {

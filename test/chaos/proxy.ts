@@ -44,6 +44,8 @@ export interface ClientConnectionRecord {
   openedAt: number;
   faults: FaultEntry[];
   bytesDown: number;
+  /** Bytes read from the server (some may still have been held when it ended). */
+  bytesFromServer: number;
   /** Set when the proxy cut the connection. */
   cut?: { how: 'fin' | 'rst'; at: number; wall: number; partial: boolean };
   /**
@@ -59,6 +61,11 @@ export interface ClientConnectionRecord {
     mode: DownMode;
     /** Ms since the proxy last took bytes from the server. */
     idleMs: number;
+    /**
+     * The longest time, within the last 6 s, that the proxy took no bytes from the server,
+     * whatever the reason (a stall, or this process too busy to read): what the server saw.
+     */
+    quietMs: number;
     /** Ms since the last stall ended (0 while one is under way); undefined if none. */
     sinceStallMs?: number;
   };
@@ -114,7 +121,11 @@ const SLOW_TICK_MS = 20;
 function listen(server: net.Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+    // A thousand clients reconnect at once when the faults stop: a short accept queue would
+    // drop their SYNs, and TCP retries after 1, 3, 7, 15 s.
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () =>
+      resolve((server.address() as net.AddressInfo).port),
+    );
   });
 }
 
@@ -176,6 +187,8 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
     #serverDone = false;
     #done = false;
     #lastTakeAt: number;
+    /** When the proxy last took bytes from the server, the most recent last (a ring). */
+    readonly #takes: number[] = [];
     #stallEndedAt: number | undefined;
     #first = true;
     /** Request bytes held while the request is delayed; undefined once they flow. */
@@ -186,7 +199,14 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
       this.#client = client;
       this.#server = net.connect(target, '127.0.0.1');
       this.#lastTakeAt = clock();
-      this.record = { id: `anon-${++anonymous}`, proxy: name, openedAt: clock(), faults: [], bytesDown: 0 };
+      this.record = {
+        id: `anon-${++anonymous}`,
+        proxy: name,
+        openedAt: clock(),
+        faults: [],
+        bytesDown: 0,
+        bytesFromServer: 0,
+      };
       counts.connections++;
       client.on('data', (chunk: Buffer) => this.#fromClient(chunk));
       client.on('end', () => {
@@ -325,6 +345,9 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
 
     #take(chunk: Buffer): void {
       this.#lastTakeAt = clock();
+      this.record.bytesFromServer += chunk.length;
+      if (this.#takes.length >= 256) this.#takes.shift();
+      this.#takes.push(this.#lastTakeAt);
       if (this.#cutOnNextChunk) {
         const how = this.#cutOnNextChunk;
         // Everything held goes first, then a random part of this chunk, then the cut.
@@ -403,6 +426,18 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
       this.#flush();
     }
 
+    #longestQuiet(now: number): number {
+      const since = now - 6_000;
+      let previous = Math.max(since, this.record.openedAt);
+      let longest = 0;
+      for (const at of [...this.#takes, now]) {
+        if (at < since) continue;
+        longest = Math.max(longest, at - previous);
+        previous = at;
+      }
+      return Math.round(longest);
+    }
+
     /** What the proxy was doing when the server ended the connection. */
     #noteServerEnd(how: 'fin' | 'error' | 'unseen', code?: string): void {
       if (this.record.cut || this.record.serverEnd) return;
@@ -413,6 +448,7 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
         at,
         mode: this.#mode,
         idleMs: Math.round(at - this.#lastTakeAt),
+        quietMs: this.#longestQuiet(at),
         sinceStallMs:
           this.#mode === 'stall'
             ? 0
