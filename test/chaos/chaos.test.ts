@@ -16,5 +16,5 @@ describe('chaos', () => {
     });
     console.log(formatReport(report));
     expect(report.failures).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 });

@@ -252,8 +252,12 @@ function startApp(kind: AppKind, config: AppConfig, log: (line: string) => void)
       if (app.stderr.length <= 20) log(`  [${kind} stderr] ${line.slice(0, 300)}`);
     }
   });
+  // However this process ends (a test runner's timeout included), the app goes with it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   child.once('exit', (code, signal) => {
     app.exit = signal ? `signal ${signal}` : `code ${code}`;
+    process.off('exit', killOnExit);
   });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -488,7 +492,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await opening;
     log(`published for ${clock() - publishStart} ms; calming the proxies`);
     for (const proxy of [...redisProxies, ...clientProxies]) proxy.calm();
-    const settleBy = clock() + 35_000;
+    // Publishes wait only on a stalled Redis connection, which calm() released.
+    const settleBy = clock() + 10_000;
     while (inFlight.size > 0 && clock() < settleBy) await sleep(50);
 
     // What Redis holds after each epoch is what every client of the channel must end with.

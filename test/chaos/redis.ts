@@ -44,6 +44,9 @@ export async function startChaosRedis(): Promise<ChaosRedis> {
     ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
     { stdio: 'ignore' },
   );
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const deadline = Date.now() + 10_000;
   while (!(await ping(port))) {
     if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode})`);
