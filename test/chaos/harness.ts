@@ -350,7 +350,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       heartbeat: options.heartbeat,
       maxBufferedBytes: options.maxBufferedBytes,
     });
-    apps.push(...(await Promise.all(APPS.map((kind, i) => startApp(kind, appConfig(i), log)))));
+    const starting = await Promise.allSettled(APPS.map((kind, i) => startApp(kind, appConfig(i), log)));
+    for (const result of starting) if (result.status === 'fulfilled') apps.push(result.value);
+    for (const result of starting) if (result.status === 'rejected') throw result.reason;
     log(`apps listening: ${apps.map((app) => `${app.kind} :${app.port}`).join(', ')}; redis :${redis.port}`);
 
     // Each channel starts with an epoch event; clients resume after it, so every event of
@@ -403,8 +405,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     for (const proxy of [...redisProxies, ...clientProxies]) proxy.arm();
 
-    // Clients: the bulk ones first (so that the first clients cover the bulk channel too),
-    // then the ordinary channels in turn; instances in turn.
+    // Clients: the bulk ones first (so that the first clients, whose first faults are chosen,
+    // cover the bulk channel too), then each on an ordinary channel drawn from the seed; the
+    // instances in turn.
     const plan = createRandom(seed, 'clients');
     const connectEvery = 1000 / options.connectPerSecond;
     const opening = (async () => {
@@ -883,7 +886,7 @@ function describeClient(result: ClientResult, clients: ChaosClient[], input: Eva
       `#${log.attempt} from ${log.lastEventId ?? 'epoch'}: ${log.status ?? '-'} ${log.events} events ` +
       `${log.firstId ?? ''}..${log.lastId ?? ''} ended ${log.end ?? 'open'}${log.error ? ` (${log.error})` : ''}` +
       `${record?.cut ? `, proxy cut ${record.cut.how}` : ''}` +
-      `${end ? `, server ${end.how}${end.code ? ` ${end.code}` : ''} while ${end.mode}` : ''}` +
+      `${end && log.end !== 'closed-by-client' ? `, server ${end.how}${end.code ? ` ${end.code}` : ''} while ${end.mode}` : ''}` +
       ` [${classify(log, record)}]`
     );
   });

@@ -133,9 +133,9 @@ function emptyCounts(kinds: readonly string[]): ProxyCounts {
   return { faults: Object.fromEntries(kinds.map((kind) => [kind, 0])), connections: 0 };
 }
 
-/** Reads the `x-chaos-conn` header from the start of a request. */
+/** Reads the `x-chaos-conn` header from the start of a request, once its line is whole. */
 function connectionIdOf(head: string): string | undefined {
-  return /\r\nx-chaos-conn: *([^\r\n]+)/i.exec(head)?.[1]?.trim();
+  return /\r\nx-chaos-conn: *([^\r\n]+)\r\n/i.exec(head)?.[1]?.trim();
 }
 
 /** A proxy for event-stream clients in front of one app instance. */
