@@ -1,0 +1,57 @@
+/**
+ * The long chaos run: `pnpm chaos` (1,000 clients, 90 s of publishing), or with options:
+ * `pnpm chaos -- --clients 300 --publish-seconds 30 --seed 42` (or CHAOS_SEED=42).
+ * `--short` starts from the test suite's settings instead. Prints the figures and exits
+ * non-zero on any failure; the full report goes to test-output/chaos/long-<seed>.json.
+ */
+import { parseArgs } from 'node:util';
+import { type ChaosOptions, formatReport, LONG, runChaos, SHORT } from './harness.js';
+import { chooseSeed } from './random.js';
+
+// `pnpm chaos -- --seed 42` passes the `--` on.
+const args = process.argv.slice(2);
+const { values } = parseArgs({
+  args: args[0] === '--' ? args.slice(1) : args,
+  options: {
+    short: { type: 'boolean', default: false },
+    seed: { type: 'string' },
+    clients: { type: 'string' },
+    'bulk-clients': { type: 'string' },
+    channels: { type: 'string' },
+    'publish-seconds': { type: 'string' },
+    rate: { type: 'string' },
+    'bulk-rate': { type: 'string' },
+    'catch-up-seconds': { type: 'string' },
+    'client-gap-ms': { type: 'string' },
+    'redis-gap-ms': { type: 'string' },
+  },
+});
+
+const number = (value: string | undefined, name: string): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number, got "${value}"`);
+  return n;
+};
+const base = values.short ? SHORT : LONG;
+const seed = chooseSeed(values.seed ?? process.env.CHAOS_SEED);
+const options: ChaosOptions = {
+  ...base,
+  seed,
+  clients: number(values.clients, 'clients') ?? base.clients,
+  bulkClients: number(values['bulk-clients'], 'bulk-clients') ?? base.bulkClients,
+  channels: number(values.channels, 'channels') ?? base.channels,
+  publishMs: (number(values['publish-seconds'], 'publish-seconds') ?? base.publishMs / 1000) * 1000,
+  rate: number(values.rate, 'rate') ?? base.rate,
+  bulkRate: number(values['bulk-rate'], 'bulk-rate') ?? base.bulkRate,
+  catchUpMs: (number(values['catch-up-seconds'], 'catch-up-seconds') ?? base.catchUpMs / 1000) * 1000,
+  clientGapMs: number(values['client-gap-ms'], 'client-gap-ms') ?? base.clientGapMs,
+  redisGapMs: number(values['redis-gap-ms'], 'redis-gap-ms') ?? base.redisGapMs,
+  log: (line) => console.log(`[chaos] ${line}`),
+  reportFile: `test-output/chaos/${values.short ? 'short' : 'long'}-${seed}.json`,
+};
+console.log(`[chaos] seed ${seed} (replay: CHAOS_SEED=${seed} pnpm chaos${values.short ? ' -- --short' : ''})`);
+const report = await runChaos(options);
+console.log(formatReport(report));
+console.log(`\nfull report: ${options.reportFile}`);
+process.exit(report.failures.length === 0 ? 0 : 1);
