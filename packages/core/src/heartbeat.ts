@@ -45,7 +45,10 @@ export function startHeartbeatChecks(intervalMs: number, check: () => void): voi
   let shared = sharedChecks.get(intervalMs);
   if (!shared) {
     const checks = new Set<() => void>();
-    shared = { timer: setInterval(() => checks.forEach(runCheck), intervalMs), checks };
+    const timer = setInterval(() => checks.forEach(runCheck), intervalMs);
+    // A stream's connection keeps the process alive while it lasts; its checks need not.
+    (timer as { unref?: () => void }).unref?.();
+    shared = { timer, checks };
     sharedChecks.set(intervalMs, shared);
   }
   shared.checks.add(check);

@@ -44,7 +44,6 @@ export {
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_EVENT_BYTES,
-  END_GRACE_MS,
   type EventMap,
   endedStream,
   type MessageData,

@@ -21,9 +21,10 @@ export interface SseSink {
   readonly pendingBytes: number;
   /**
    * Ends the response after the bytes already written, and aborts `signal` with `reason` at
-   * once. Harmless when already ended.
+   * once. Calls `onTaken` once, when those bytes are all out or the transport has ended
+   * (at once if they are). Harmless when already ended.
    */
-  close(reason: SseError): void;
+  close(reason: SseError, onTaken?: () => void): void;
   /**
    * Ends the response at once, dropping bytes not yet sent: for a client that stopped
    * reading, whose connection would otherwise stay open forever. Aborts `signal` with

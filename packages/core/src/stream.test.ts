@@ -5,7 +5,7 @@ import {
   type CorsOptions,
   createResponse,
   createWebSink,
-  END_GRACE_MS,
+  DEFAULT_HEARTBEAT_MS,
   MAX_LAST_EVENT_ID_LENGTH,
   readLastEventId,
   readMetrics,
@@ -17,15 +17,18 @@ import {
 
 const decoder = new TextDecoder();
 
-/** Streams that `open` made, closed after each test: heartbeat checks are shared per period. */
-const opened: SseStream[] = [];
+/**
+ * Streams that `open` made, with their readers: after each test the stream is closed and its
+ * client leaves, so that nothing waits for it (heartbeat checks are shared per period).
+ */
+const opened: { stream: SseStream; reader: ReadableStreamDefaultReader<Uint8Array> }[] = [];
 
 /** A stream on the real Web sink, with a reader standing in for the client. */
 function open(init: SseStreamInit = {}, highWaterMark = 64) {
   const sink = createWebSink(undefined, highWaterMark);
   const stream = new SseStream(sink, { heartbeat: false, ...init });
-  opened.push(stream);
   const reader = sink.body.getReader();
+  opened.push({ stream, reader });
   const read = async () => {
     const { value, done } = await reader.read();
     return done ? null : decoder.decode(value);
@@ -42,8 +45,11 @@ const reasonCode = (stream: SseStream) => (stream.signal.reason as SseError).cod
 /** Lets the event loop go round once, as a client's I/O would. */
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
-afterEach(() => {
-  for (const stream of opened.splice(0)) stream.close();
+afterEach(async () => {
+  for (const { stream, reader } of opened.splice(0)) {
+    stream.close();
+    await reader.cancel().catch(() => {});
+  }
   vi.useRealTimers();
 });
 
@@ -66,9 +72,10 @@ describe('SseStream', () => {
     vi.advanceTimersByTime(202);
     expect(stream.closed).toBe(true);
     expect(reasonCode(stream)).toBe('STREAM_CLOSED');
-    // Its client took none of its last bytes: it is cut after the grace, and no timer stays.
+    // Its client took none of its last bytes: it is cut after the stall period of the default
+    // heartbeat (this stream has none), and no timer stays.
     expect(vi.getTimerCount()).toBe(1);
-    vi.advanceTimersByTime(END_GRACE_MS);
+    vi.advanceTimersByTime(4 * DEFAULT_HEARTBEAT_MS);
     expect(vi.getTimerCount()).toBe(0);
     const early = open({ maxLifetime: 60_000 });
     await early.read();
@@ -234,23 +241,26 @@ describe('SseStream', () => {
     expect(await readAll()).toBe(`data: ${'a'.repeat(500)}\n\ndata: ${'b'.repeat(500)}\n\n`);
   });
 
-  it('cuts a client that takes nothing of its last bytes after END_GRACE_MS, and keeps one that reads', async () => {
+  it('waits after close for a client that takes its last bytes, and cuts one that takes none for the stall period', async () => {
     vi.useFakeTimers();
-    const stalled = open({}, 16);
+    const stallMs = 4 * 1000; // the stall rule of a 1 s heartbeat
+    const stalled = open({ heartbeat: 1000 }, 16);
     stalled.stream.send('x'.repeat(100));
     stalled.stream.close();
-    vi.advanceTimersByTime(END_GRACE_MS);
+    vi.advanceTimersByTime(stallMs - 500);
+    expect(vi.getTimerCount()).toBe(1); // still waiting for it
+    vi.advanceTimersByTime(500);
     await expect(stalled.reader.read()).rejects.toThrow(/closed by the server/);
     expect(vi.getTimerCount()).toBe(0);
 
-    const reading = open({}, 16);
+    const reading = open({ heartbeat: 1000 }, 16);
     reading.stream.send('y'.repeat(100));
     reading.stream.close();
-    expect(await reading.read()).toBe(':\n');
-    vi.advanceTimersByTime(END_GRACE_MS); // it took bytes in that time: it is waited for
+    vi.advanceTimersByTime(stallMs - 500);
+    expect(await reading.read()).toBe(':\n'); // it takes a little: it is waited for
+    vi.advanceTimersByTime(stallMs - 500);
     expect(await reading.readAll()).toBe(`data: ${'y'.repeat(100)}\n\n`);
-    vi.advanceTimersByTime(END_GRACE_MS);
-    expect(vi.getTimerCount()).toBe(0);
+    expect(vi.getTimerCount()).toBe(0); // its last bytes taken, nothing is left to watch
   });
 
   it("drops what does not fit with onOverflow: 'drop' and stays open", async () => {
@@ -601,8 +611,8 @@ describe('createResponse', () => {
     const keep = (s: SseStream) => {
       stream = s;
     };
-    createResponse(new Request('http://x/e'), keep, { waitUntil, onError });
-    opened.push(stream);
+    const response = createResponse(new Request('http://x/e'), keep, { waitUntil, onError });
+    opened.push({ stream, reader: (response.body as ReadableStream<Uint8Array>).getReader() });
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'no context' }));
     expect(stream.closed).toBe(false);
   });

@@ -1,7 +1,7 @@
 import { endReason, SseError } from './errors.js';
 import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer } from './format.js';
 import { type CorsOptions, checkCors } from './headers.js';
-import { planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
+import { type HeartbeatPlan, planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
 import type { ConnectionLimiter } from './limits.js';
 import { counters } from './metrics.js';
 import type { SseSink } from './sink.js';
@@ -76,7 +76,9 @@ export interface SseStreamOptions {
    * common load balancers. The stream checks twice per period, so no silence lasts longer.
    * A client that has taken no bytes for about four periods (at least three and a half)
    * while some wait is cut off
-   * (`CLIENT_STALLED`), even when the producer waits on `drain()` and sends nothing new.
+   * (`CLIENT_STALLED`), even when the producer waits on `drain()` and sends nothing new; the
+   * same holds once the server has ended the stream, while its last bytes wait for the client
+   * (with `false`, the default period counts for that).
    * On Cloudflare Workers no stream is silent for more than 500 ms, whatever this option:
    * workerd notices that a client left only when it writes to it.
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#authoring-notes
@@ -107,7 +109,7 @@ export interface SseStreamOptions {
    * Policy when a frame does not fit in `maxBufferedBytes`: `'close'` (default) refuses it and
    * every later frame, and ends the stream after what was accepted, so the client gets every
    * event `send` accepted, then reconnects with `Last-Event-ID` and history fills the gap (a
-   * client that takes nothing for {@link END_GRACE_MS} is cut without the rest);
+   * client that takes none of it for the stall period of `heartbeat` is cut without the rest);
    * `'drop'` drops the frame and `send` returns `false`. A function decides per case.
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header
    */
@@ -152,12 +154,6 @@ export const DEFAULT_HEARTBEAT_MS = 8_000;
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 /** Default of {@link SseStreamOptions.maxBufferedBytes}. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
-/**
- * Milliseconds a stream's client may take nothing of its last bytes once the server ended the
- * stream (`close()`, an overflow, `maxLifetime`, a registry closing) before its connection is
- * cut and the rest dropped. A client that keeps taking bytes gets them all.
- */
-export const END_GRACE_MS = 1000;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -239,6 +235,8 @@ export class SseStream<Events extends object = EventMap> {
   #cutOffAfterChecks = 0;
   #wroteSinceCheck = true;
   #stalledChecks = 0;
+  /** Set while a stream the server ended waits for its client to take its last bytes. */
+  #lingering: { reason: SseError; pendingBytes: number } | undefined;
 
   /**
    * @param sink - where the bytes go.
@@ -406,8 +404,8 @@ export class SseStream<Events extends object = EventMap> {
 
   /**
    * Ends the stream after the bytes already buffered, which a client that keeps reading gets
-   * (one that takes nothing of them for {@link END_GRACE_MS} is cut). Harmless when already
-   * closed. The client reconnects after its retry delay, or after `options.retry`; to stop it
+   * (one that takes none of them for the stall period of `heartbeat` is cut). Harmless when
+   * already closed. The client reconnects after its retry delay, or after `options.retry`; to stop it
    * for good, answer the next request with status 204.
    *
    * @throws {@link SseError} `INVALID_RETRY` for a retry that is not a non-negative integer;
@@ -534,34 +532,66 @@ export class SseStream<Events extends object = EventMap> {
 
   // An end by the server's choice: every frame accepted so far still goes out, then the
   // response ends; a client that keeps reading gets them all before its connection closes.
+  // The heartbeat checks go on meanwhile, with the stall rule: a client that takes none of
+  // those bytes for the stall period is cut, and the rest dropped.
   #endAfterQueue(reason: SseError, last?: Uint8Array): void {
     if (this.#closed) return;
+    this.#lingering = { reason, pendingBytes: Number.POSITIVE_INFINITY };
     try {
       if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
       if (last) this.#sink.write(last);
-      this.#sink.close(reason);
+      this.#sink.close(reason, this.#stopLingering);
     } finally {
       // Ended here even when the sink throws, or aborts its signal later than it should.
       this.#onEnd();
     }
-    cutWhenIdle(this.#sink, reason);
+    const pendingBytes = this.#sink.pendingBytes;
+    if (pendingBytes === 0) this.#stopLingering();
+    else if (this.#lingering) this.#lingering.pendingBytes = pendingBytes;
   }
+
+  // Checks a stream that waits for its client to take its last bytes.
+  #checkLingering(lingering: { reason: SseError; pendingBytes: number }): void {
+    const pendingBytes = this.#sink.pendingBytes;
+    if (pendingBytes === 0) {
+      this.#stopLingering();
+    } else if (pendingBytes < lingering.pendingBytes) {
+      lingering.pendingBytes = pendingBytes;
+      this.#stalledChecks = 0;
+    } else if (++this.#stalledChecks >= this.#cutOffAfterChecks) {
+      this.#stopLingering();
+      this.#sink.abort(lingering.reason);
+    }
+  }
+
+  // The client took the last bytes, or the transport ended: nothing more to watch.
+  readonly #stopLingering = (): void => {
+    if (!this.#lingering) return;
+    this.#lingering = undefined;
+    if (this.#closed && this.#checkInterval !== undefined) {
+      stopHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
+    }
+  };
 
   // A client that has taken nothing for the whole stall period is disconnected, not waited
   // for: it reconnects with Last-Event-ID, and its unsent bytes are not kept.
-  #cutOff(code: 'CLIENT_STALLED'): void {
+  #cutOffStalled(): void {
     if (this.#closed) return;
     counters.overflowCloses++;
     try {
-      this.#sink.abort(endReason(code));
+      this.#sink.abort(endReason('CLIENT_STALLED'));
     } finally {
       this.#onEnd();
     }
   }
 
   readonly #checkHeartbeat = (): void => {
+    if (this.#lingering) {
+      if (this.#closed) this.#checkLingering(this.#lingering);
+      return;
+    }
     if (this.#waitingForSink) {
-      if (++this.#stalledChecks >= this.#cutOffAfterChecks) this.#cutOff('CLIENT_STALLED');
+      if (++this.#stalledChecks >= this.#cutOffAfterChecks) this.#cutOffStalled();
       return;
     }
     const idle = !this.#wroteSinceCheck;
@@ -571,41 +601,30 @@ export class SseStream<Events extends object = EventMap> {
 
   // The sink's signal is the stream's: however the stream ends, this runs (harmless twice).
   readonly #onEnd = (): void => {
-    if (!this.#closed) counters.openStreams--;
+    if (this.#closed) return;
+    counters.openStreams--;
     this.#closed = true;
     this.#queue = [];
     this.#queuedBytes = 0;
-    if (this.#checkInterval !== undefined) stopHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
+    this.#stalledChecks = 0;
+    if (this.#lingering) this.#keepChecking();
+    else if (this.#checkInterval !== undefined) stopHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
     this.#resolveDrained();
   };
+
+  // A stream without heartbeats still bounds the wait for its last bytes, with the default period.
+  #keepChecking(): void {
+    if (this.#checkInterval !== undefined) return;
+    const plan = planHeartbeat(DEFAULT_HEARTBEAT_MS) as HeartbeatPlan;
+    this.#checkInterval = plan.checkEvery;
+    this.#cutOffAfterChecks = plan.cutOffAfterChecks;
+    startHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
+  }
 
   #resolveDrained(): void {
     this.#drained?.resolve();
     this.#drained = undefined;
   }
-}
-
-/**
- * Watches a sink that the stream has closed while its transport still holds bytes: as long as
- * the client takes some in every {@link END_GRACE_MS}, it gets them all; a client that takes
- * nothing for that long is cut, and the rest dropped. One timer at a time, gone with the bytes.
- */
-function cutWhenIdle(sink: SseSink, reason: SseError): void {
-  let pending = sink.pendingBytes;
-  if (pending === 0) return;
-  const check = (): void => {
-    const now = sink.pendingBytes;
-    if (now === 0) return;
-    if (now >= pending) {
-      sink.abort(reason);
-      return;
-    }
-    pending = now;
-    wait();
-  };
-  // The connection keeps a process alive while it lasts; this timer need not.
-  const wait = () => (setTimeout(check, END_GRACE_MS) as { unref?: () => void }).unref?.();
-  wait();
 }
 
 /** @internal A stream that has already ended, for a request that was answered without one. */

@@ -55,19 +55,26 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
   let wakeWriter: (() => void) | undefined;
   /** The body is closed, errored or cancelled: nothing more goes through it. */
   let bodyDone = false;
-  /** `close` was called: the body closes once its queue is read. */
-  let closing = false;
+  /** Set by `close`: the body closes once its queue is read, and then this is called. */
+  let closing: (() => void) | undefined;
 
   // Bytes enqueued and not yet read by the runtime; `desiredSize` counts down from the mark.
   const queued = (): number => (bodyDone ? 0 : highWaterMark - (controller.desiredSize ?? highWaterMark));
+  // The body is done: closed after its last bytes were read, cancelled, or errored.
+  const bodyEnded = (): void => {
+    bodyDone = true;
+    const taken = closing;
+    closing = undefined;
+    taken?.();
+  };
   const closeBody = (): void => {
     if (bodyDone) return;
-    bodyDone = true;
     try {
       controller.close();
     } catch {
       // A body the runtime closed or errored without telling us: it has ended all the same.
     }
+    bodyEnded();
   };
   const finish = (reason: SseError): void => {
     requestSignal?.removeEventListener('abort', onRequestAbort);
@@ -92,7 +99,7 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
         if (closing && queued() === 0) closeBody();
       },
       cancel(reason) {
-        bodyDone = true;
+        bodyEnded();
         if (!ended.signal.aborted) finish(endReason('CLIENT_GONE', reason));
       },
     },
@@ -118,9 +125,9 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
     get pendingBytes() {
       return queued();
     },
-    close(reason) {
+    close(reason, onTaken) {
       if (ended.signal.aborted) return;
-      closing = true;
+      closing = onTaken ?? (() => {});
       try {
         if (queued() === 0) closeBody();
       } finally {
@@ -129,9 +136,9 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
     },
     abort(reason) {
       if (!bodyDone) {
-        bodyDone = true;
         // Erroring the body is how a fetch-style runtime is told to cut the connection.
         controller.error(reason);
+        bodyEnded();
       }
       if (!ended.signal.aborted) finish(reason);
     },

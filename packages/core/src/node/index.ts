@@ -176,15 +176,17 @@ class NodeSink implements SseSink {
 
   get pendingBytes(): number {
     if (this.#transportClosed) return 0;
-    return (this.#socket ?? this.#res).writableLength;
+    // A stand-in response (a test double) that does not report its buffer is taken to have none.
+    return (this.#socket ?? this.#res).writableLength ?? 0;
   }
 
-  close(reason: SseError): void {
+  close(reason: SseError, onTaken?: () => void): void {
     if (this.#done) return;
     this.#end(reason);
     // What waits in a corked socket leaves now, ahead of the end of the response.
     if (this.#socket) release(this.#socket);
     if (!this.#res.writableEnded) this.#res.end();
+    if (onTaken) whenFinished(this.#res, onTaken);
   }
 
   abort(reason: SseError): void {
@@ -221,6 +223,21 @@ class NodeSink implements SseSink {
     res.off('prefinish', this.#onEndedByApp);
     if (!this.#done) this.#end(endReason('CLIENT_GONE'));
   };
+}
+
+/** Calls `done` once `res` has handed its last bytes to the kernel, or has been destroyed. */
+function whenFinished(res: NodeResponse, done: () => void): void {
+  if (res.writableFinished || res.destroyed) {
+    done();
+    return;
+  }
+  const once = (): void => {
+    res.off('finish', once);
+    res.off('close', once);
+    done();
+  };
+  res.on('finish', once);
+  res.on('close', once);
 }
 
 /**
@@ -267,10 +284,13 @@ export function createReadableSink(
       if (!res) return inBody;
       return res.destroyed || res.writableFinished ? 0 : inBody + res.writableLength;
     },
-    close(reason) {
+    close(reason, onTaken) {
       if (ended.signal.aborted) return;
       if (!body.readableEnded) body.push(null);
       end(reason);
+      if (!onTaken) return;
+      if (res) whenFinished(res, onTaken);
+      else body.once('close', onTaken);
     },
     abort(reason) {
       end(reason);
