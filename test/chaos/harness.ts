@@ -163,6 +163,7 @@ export type Ending =
   | 'server ended the stream cleanly'
   | 'server cut a stalled client'
   | 'server cut a client that read nothing for a while'
+  | 'server cut a slow reader it saw take nothing'
   | 'server cut a reading client'
   | 'no answer: proxy cut first'
   | 'no answer: server closed'
@@ -569,7 +570,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           channel: client.channel,
           connections: client.connections.map((log) => ({
             ...log,
-            ending: classify(log, clientProxies[APPS.indexOf(client.app as AppKind)]?.connections.get(log.id)),
+            ending: classify(
+              log,
+              clientProxies[APPS.indexOf(client.app as AppKind)]?.connections.get(log.id),
+              4 * options.heartbeat,
+            ),
             proxy: clientProxies[APPS.indexOf(client.app as AppKind)]?.connections.get(log.id),
           })),
         })),
@@ -621,6 +626,7 @@ function emptyEndings(): Record<Ending, number> {
     'server ended the stream cleanly': 0,
     'server cut a stalled client': 0,
     'server cut a client that read nothing for a while': 0,
+    'server cut a slow reader it saw take nothing': 0,
     'server cut a reading client': 0,
     'no answer: proxy cut first': 0,
     'no answer: server closed': 0,
@@ -639,12 +645,29 @@ const STALL_GRACE_MS = 1_500;
 const QUIET_MS = 1_500;
 /**
  * Whether a body that ended cleanly ended on a frame boundary. ssekit ends a stream after
- * whole frames; a body that completes after anything else (e.g. the `Error: …` text that
- * @hono/node-server writes when the body errors) was cut by the server, not ended.
+ * whole frames, possibly followed by lone comment or `retry:` lines (a heartbeat, the retry
+ * hint of an end), which need no blank line; a body that completes after anything else (e.g.
+ * the `Error: …` text that @hono/node-server writes when the body errors) was cut by the
+ * server, not ended.
  */
-const endsOnFrame = (log: ConnectionLog) => log.tail === undefined || log.tail.endsWith('\n\n');
+const endsOnFrame = (log: ConnectionLog) => {
+  if (log.tail === undefined || log.tail.endsWith('\n\n')) return true;
+  const sinceFrame = log.tail.slice(log.tail.lastIndexOf('\n\n') + 1);
+  return sinceFrame.endsWith('\n') && sinceFrame.split('\n').every((line) => /^(|:.*|retry: \d+)$/.test(line));
+};
 
-function classify(log: ConnectionLog, record: ClientConnectionRecord | undefined): Ending {
+/**
+ * A client that reads a trickle through the kernel's socket buffers (megabytes on loopback)
+ * frees no room for the server to write into for seconds: the server sees it take nothing.
+ * A slow read that lasted the app's whole stall period (four heartbeat periods), with the
+ * server's cut during it or just after, is such a client, counted apart from the readers.
+ */
+function slowReaderSeenAsStalled(end: NonNullable<ClientConnectionRecord['serverEnd']>, stallMs: number): boolean {
+  const slow = end.slowRead;
+  return slow !== undefined && slow.lastedMs >= stallMs && slow.sinceMs < STALL_GRACE_MS;
+}
+
+function classify(log: ConnectionLog, record: ClientConnectionRecord | undefined, stallMs: number): Ending {
   if (log.end === 'closed-by-client' || log.end === undefined) return 'client left at the end';
   if (log.end === 'complete' && endsOnFrame(log)) return 'server ended the stream cleanly';
   if (record?.cut) return record.cut.how === 'fin' ? 'proxy cut (fin)' : 'proxy cut (rst)';
@@ -655,6 +678,7 @@ function classify(log: ConnectionLog, record: ClientConnectionRecord | undefined
     return 'server cut a stalled client';
   }
   if (end.quietMs >= QUIET_MS) return 'server cut a client that read nothing for a while';
+  if (slowReaderSeenAsStalled(end, stallMs)) return 'server cut a slow reader it saw take nothing';
   return 'server cut a reading client';
 }
 
@@ -753,7 +777,7 @@ function evaluate(input: EvaluateInput): ChaosReport {
     endings[kindKey] ??= emptyEndings();
     for (const log of client.connections) {
       const record = proxy.connections.get(log.id);
-      const ending = classify(log, record);
+      const ending = classify(log, record, 4 * input.options.heartbeat);
       (endings[kindKey] as Record<Ending, number>)[ending]++;
       if (ending === 'server cut a reading client' && record?.serverEnd) {
         const end = record.serverEnd;
@@ -887,7 +911,7 @@ function describeClient(result: ClientResult, clients: ChaosClient[], input: Eva
       `${log.firstId ?? ''}..${log.lastId ?? ''} ended ${log.end ?? 'open'}${log.error ? ` (${log.error})` : ''}` +
       `${record?.cut ? `, proxy cut ${record.cut.how}` : ''}` +
       `${end && log.end !== 'closed-by-client' ? `, server ${end.how}${end.code ? ` ${end.code}` : ''} while ${end.mode}` : ''}` +
-      ` [${classify(log, record)}]`
+      ` [${classify(log, record, 4 * input.options.heartbeat)}]`
     );
   });
   return `${parts.filter(Boolean).join('; ')}; connections: ${recent.join(' | ')}`;

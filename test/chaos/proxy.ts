@@ -68,6 +68,8 @@ export interface ClientConnectionRecord {
     quietMs: number;
     /** Ms since the last stall ended (0 while one is under way); undefined if none. */
     sinceStallMs?: number;
+    /** The last slow read: ms since it ended (0 while under way), and how long it lasted. */
+    slowRead?: { sinceMs: number; lastedMs: number };
   };
   /** Set when the client closed its side first. */
   clientEndAt?: number;
@@ -190,6 +192,8 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
     /** When the proxy last took bytes from the server, the most recent last (a ring). */
     readonly #takes: number[] = [];
     #stallEndedAt: number | undefined;
+    #slowReadStartedAt: number | undefined;
+    #slowReadEndedAt: number | undefined;
     #first = true;
     /** Request bytes held while the request is delayed; undefined once they flow. */
     #upHeld: Buffer[] | undefined = [];
@@ -313,6 +317,8 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
         this.#slowPiece = random.int(slowPieceBytes[0], slowPieceBytes[1]);
         detail = `${this.#slowPiece} B per ${SLOW_TICK_MS} ms`;
         this.#slowTimer = setInterval(() => this.#slowTick(), SLOW_TICK_MS);
+        this.#slowReadStartedAt = clock();
+        this.#slowReadEndedAt = undefined;
       }
       this.#inject({ kind, at, ms, detail });
       this.#mode = kind;
@@ -326,6 +332,7 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
     /** Back to forwarding at once; held bytes go now. */
     #endMode(): void {
       if (this.#mode === 'stall') this.#stallEndedAt = clock();
+      if (this.#mode === 'slow-read') this.#slowReadEndedAt = clock();
       if (this.#mode === 'delay') for (const held of this.#held) held.at = 0;
       this.#mode = 'normal';
       clearInterval(this.#slowTimer);
@@ -455,6 +462,13 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
             : this.#stallEndedAt === undefined
               ? undefined
               : Math.round(at - this.#stallEndedAt),
+        slowRead:
+          this.#slowReadStartedAt === undefined
+            ? undefined
+            : {
+                sinceMs: this.#slowReadEndedAt === undefined ? 0 : Math.round(at - this.#slowReadEndedAt),
+                lastedMs: Math.round((this.#slowReadEndedAt ?? at) - this.#slowReadStartedAt),
+              },
       };
     }
 
