@@ -1,8 +1,9 @@
 import http from 'node:http';
 import net from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
 import { describe, expect, it } from 'vitest';
 import { listenForTest } from '../../test/helpers.js';
-import { ChannelRegistry } from '../index.js';
+import { ChannelRegistry, createResponse } from '../index.js';
 import { createStream, shutdown } from './index.js';
 
 /** A client that reads its stream to the end; resolves with all it read. */
@@ -64,5 +65,21 @@ describe('shutdown', () => {
     const server = http.createServer();
     await expect(shutdown(server, { retry: { min: 5, max: 1 } })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     await expect(shutdown(server, { deadline: -1 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+});
+
+describe('shutdown of a fetch-style server on Node', () => {
+  it('sends createResponse streams served by @hono/node-server away with a retry hint', async () => {
+    const server = createAdaptorServer({
+      fetch: (request: Request) => createResponse(request, () => {}, { heartbeat: false }),
+    }) as http.Server;
+    const { url } = await listenForTest(server);
+    const bodies = Array.from({ length: 5 }, () => reader(url));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    await shutdown(server, { deadline: 5_000 });
+    // Each stream ended after its hint, and its connection with it: nothing waited for the deadline.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    for (const text of await Promise.all(bodies)) expect(text).toMatch(/^:\nretry: \d+\n$/);
   });
 });
