@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrokerMessage } from '@ssekit/core';
 import { RedisBroker } from '@ssekit/redis';
+import { startRedis } from '../../packages/redis/test/redis-server.js';
 import type { AppConfig, AppKind, AppStats, LoggedError, PublishItem, PublishResult } from './app.js';
 import { ChaosClient, type ConnectionLog } from './client.js';
 import {
@@ -27,7 +28,6 @@ import {
   REDIS_FAULTS,
 } from './proxy.js';
 import { createRandom } from './random.js';
-import { startChaosRedis } from './redis.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const APPS: readonly AppKind[] = ['express', 'koa', 'hono'];
@@ -316,7 +316,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const failures: string[] = [];
   const channels = [...Array.from({ length: options.channels }, (_, i) => `c${i + 1}`), BULK_CHANNEL];
 
-  const redis = await startChaosRedis();
+  // Redis itself is never restarted (the faults are on the connections to it), and the bulk
+  // channel writes tens of megabytes, which an fsync per write would turn into disk load.
+  const redis = await startRedis({ persist: false });
   const truthBroker = new RedisBroker({ url: redis.url, history: { size: options.history } });
   const redisProxies: RedisProxy[] = [];
   const clientProxies: FaultProxy[] = [];

@@ -135,6 +135,46 @@ function emptyCounts(kinds: readonly string[]): ProxyCounts {
   return { faults: Object.fromEntries(kinds.map((kind) => [kind, 0])), connections: 0 };
 }
 
+interface ProxiedConnection {
+  arm(): void;
+  calm(): void;
+  destroy(): void;
+}
+
+/** What a proxy's connections read: whether faults are armed or calmed, and which are open. */
+interface ProxyState<C extends ProxiedConnection> {
+  armed: boolean;
+  calm: boolean;
+  readonly live: Set<C>;
+}
+
+/** Listens on a free port, and arms, calms and closes every open connection at once. */
+async function serveConnections<C extends ProxiedConnection>(
+  state: ProxyState<C>,
+  accept: (socket: net.Socket) => C,
+): Promise<Pick<FaultProxy, 'port' | 'arm' | 'calm' | 'close'>> {
+  const server = net.createServer((socket) => {
+    state.live.add(accept(socket));
+  });
+  const port = await listen(server);
+  return {
+    port,
+    arm() {
+      state.armed = true;
+      state.calm = false;
+      for (const connection of state.live) connection.arm();
+    },
+    calm() {
+      state.calm = true;
+      for (const connection of state.live) connection.calm();
+    },
+    async close() {
+      for (const connection of state.live) connection.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** Reads the `x-chaos-conn` header from the start of a request, once its line is whole. */
 function connectionIdOf(head: string): string | undefined {
   return /\r\nx-chaos-conn: *([^\r\n]+)\r\n/i.exec(head)?.[1]?.trim();
@@ -165,9 +205,7 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
   };
   const counts = emptyCounts(CLIENT_FAULTS);
   const connections = new Map<string, ClientConnectionRecord>();
-  const live = new Set<ClientConnection>();
-  let armed = false;
-  let calm = false;
+  const state: ProxyState<ClientConnection> = { armed: false, calm: false, live: new Set() };
   let anonymous = 0;
 
   class ClientConnection {
@@ -253,12 +291,12 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
       if (id !== undefined) this.record.id = id;
       connections.set(this.record.id, this.record);
       this.#random = createRandom(seed, `client/${this.record.id}`);
-      if (armed && !calm && this.#random() < requestDelayP) {
+      if (state.armed && !state.calm && this.#random() < requestDelayP) {
         const ms = Math.round(this.#random.between(50, 1500));
         this.#inject({ kind: 'delay', at: clock(), ms, detail: 'request held' });
         setTimeout(() => this.#releaseRequest(), ms);
       } else this.#releaseRequest();
-      if (armed) this.arm();
+      if (state.armed) this.arm();
     }
 
     #releaseRequest(): void {
@@ -275,7 +313,7 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
 
     /** Schedules the next fault, unless calm or done. */
     arm(): void {
-      if (calm || this.#done || this.#faultTimer || this.#modeTimer || !this.#random) return;
+      if (state.calm || this.#done || this.#faultTimer || this.#modeTimer || !this.#random) return;
       const random = this.#random;
       const forced = this.#first ? options.firstFault?.(this.record.id) : undefined;
       this.#first = false;
@@ -283,7 +321,7 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
       const kind = forced ?? random.weighted(weights);
       this.#faultTimer = setTimeout(() => {
         this.#faultTimer = undefined;
-        if (!calm && !this.#done) this.#fault(kind, random);
+        if (!state.calm && !this.#done) this.#fault(kind, random);
       }, gap);
     }
 
@@ -508,7 +546,7 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
       this.#done = true;
       this.#stopTimers();
       this.#server.destroy();
-      live.delete(this);
+      state.live.delete(this);
     }
 
     destroy(): void {
@@ -519,29 +557,11 @@ export async function createClientProxy(options: ClientProxyOptions): Promise<Fa
     }
   }
 
-  const server = net.createServer((client) => {
-    const connection = new ClientConnection(client);
-    live.add(connection);
-  });
-  const port = await listen(server);
   return {
     name,
-    port,
     counts,
     connections,
-    arm() {
-      armed = true;
-      calm = false;
-      for (const connection of live) connection.arm();
-    },
-    calm() {
-      calm = true;
-      for (const connection of live) connection.calm();
-    },
-    async close() {
-      for (const connection of live) connection.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    ...(await serveConnections(state, (client) => new ClientConnection(client))),
   };
 }
 
@@ -562,9 +582,7 @@ export async function createRedisProxy(options: RedisProxyOptions): Promise<Faul
   const weights: Record<RedisFault, number> = { stall: 3, 'cut-fin': 1, 'cut-rst': 1, ...options.weights };
   const counts = emptyCounts(REDIS_FAULTS);
   const log: FaultEntry[] = [];
-  const live = new Set<RedisConnection>();
-  let armed = false;
-  let calm = false;
+  const state: ProxyState<RedisConnection> = { armed: false, calm: false, live: new Set() };
   let opened = 0;
 
   class RedisConnection {
@@ -592,7 +610,7 @@ export async function createRedisProxy(options: RedisProxyOptions): Promise<Faul
         socket.on('end', () => (socket === app ? this.#redis : app).end());
         socket.on('close', close);
       }
-      if (armed) this.arm();
+      if (state.armed) this.arm();
     }
 
     #forward(from: net.Socket, to: net.Socket): void {
@@ -603,14 +621,14 @@ export async function createRedisProxy(options: RedisProxyOptions): Promise<Faul
     }
 
     arm(): void {
-      if (calm || this.#done || this.#timer) return;
+      if (state.calm || this.#done || this.#timer) return;
       const random = this.#random;
       // The first fault of each connection rotates through the kinds: every kind shows up.
       const kind = this.#first ? (REDIS_FAULTS[this.#n % REDIS_FAULTS.length] as RedisFault) : random.weighted(weights);
       this.#first = false;
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
-        if (calm || this.#done) return;
+        if (state.calm || this.#done) return;
         const entry: FaultEntry = { kind, at: clock(), wall: Date.now(), detail: `connection ${this.#n}` };
         log.push(entry);
         counts.faults[kind] = (counts.faults[kind] ?? 0) + 1;
@@ -656,32 +674,15 @@ export async function createRedisProxy(options: RedisProxyOptions): Promise<Faul
       clearTimeout(this.#timer);
       this.#app.destroy();
       this.#redis.destroy();
-      live.delete(this);
+      state.live.delete(this);
     }
   }
 
-  const server = net.createServer((socket) => {
-    live.add(new RedisConnection(socket));
-  });
-  const port = await listen(server);
   return {
     name,
-    port,
     counts,
     log,
     connections: new Map(),
-    arm() {
-      armed = true;
-      calm = false;
-      for (const connection of live) connection.arm();
-    },
-    calm() {
-      calm = true;
-      for (const connection of live) connection.calm();
-    },
-    async close() {
-      for (const connection of live) connection.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    ...(await serveConnections(state, (socket) => new RedisConnection(socket))),
   };
 }

@@ -27,9 +27,7 @@ describe.concurrent.each(frameworks)('eventsource 4.1.1 on Node, %s', (framework
     const server = await startServer(framework, onTestFinished);
     const channel = open(`${server.url}/beat/a`, onTestFinished);
     const plain = open(`${server.url}/plain`, onTestFinished);
-    await server.heartbeats('/beat/a', 3);
-    const id = await server.publish('a', 'one');
-    await channel.has('one');
+    const id = await server.publishAfterHeartbeats('a', channel);
     await plain.has('bye');
     expect(channel.messages).toEqual([{ event: 'message', data: 'one', id }]);
     expect(plain.messages).toEqual([
@@ -42,16 +40,7 @@ describe.concurrent.each(frameworks)('eventsource 4.1.1 on Node, %s', (framework
   it('resumes with Last-Event-ID after a drop, without loss', async ({ onTestFinished }) => {
     const server = await startServer(framework, onTestFinished);
     const client = open(`${server.url}/channels/a`, onTestFinished);
-    await server.subscribers('a', 1);
-    await server.publish('a', '1');
-    const second = await server.publish('a', '2');
-    await client.has('2');
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', '3');
-    await server.subscribers('a', 1);
-    await server.publish('a', '4');
-    await client.has('4');
+    const second = await server.publishAcrossDrop('a', client);
     expect(client.messages.map(({ data }) => data)).toEqual(['1', '2', '3', '4']);
     expect(server.requestsTo('/channels/a')[1]?.header).toBe(second);
   });
@@ -59,12 +48,7 @@ describe.concurrent.each(frameworks)('eventsource 4.1.1 on Node, %s', (framework
   it('comes back after a clean end (maxLifetime) with Last-Event-ID, without loss', async ({ onTestFinished }) => {
     const server = await startServer(framework, onTestFinished);
     const client = open(`${server.url}/lifetime/a`, onTestFinished);
-    await server.subscribers('a', 1);
-    const first = await server.publish('a', '1');
-    await client.has('1');
-    await server.subscribers('a', 0);
-    await server.publish('a', '2');
-    await client.has('2');
+    const first = await server.publishAcrossCleanEnd('a', client);
     expect(client.messages.map(({ data }) => data)).toEqual(['1', '2']);
     // Which request resumed depends on when maxLifetime ended the first stream (90–110%).
     expect(server.requestsTo('/lifetime/a').map(({ header }) => header)).toContain(first);

@@ -9,7 +9,16 @@
 // onerror, and the request is made again after the last `retry:` (1 s if none).
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { entries, messages, type PageWindow, received, useChromium, waitForData, waitForEntry } from './page.js';
+import {
+  entries,
+  messages,
+  type PageWindow,
+  received,
+  receiver,
+  useChromium,
+  waitForData,
+  waitForEntry,
+} from './page.js';
 import { eventually, frameworks, heartbeats, RETRY_MS, sleep, startServer } from './servers.js';
 
 const chromium = useChromium();
@@ -85,9 +94,7 @@ describe.concurrent.each(frameworks)('fetch-event-source 2.0.1 in Chromium, %s',
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/fetch-event-source.html`, onTestFinished);
     await start(page, '/beat/a', 'default');
-    await server.heartbeats('/beat/a', 3);
-    const id = await server.publish('a', 'one');
-    await waitForData(page, 'one'); // so it has read the heartbeats before it
+    const id = await server.publishAfterHeartbeats('a', receiver(page));
     expect(await messages(page)).toEqual([{ type: 'message', event: '', data: 'one', id }]);
   });
 
@@ -107,16 +114,7 @@ describe.concurrent.each(frameworks)('fetch-event-source 2.0.1 in Chromium, %s',
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/fetch-event-source.html`, onTestFinished);
     await start(page, '/channels/a', 'default');
-    await server.subscribers('a', 1);
-    await server.publish('a', '1');
-    const second = await server.publish('a', '2');
-    await waitForData(page, '2');
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', '3'); // while it is away
-    await server.subscribers('a', 1);
-    await server.publish('a', '4');
-    await waitForData(page, '4');
+    const second = await server.publishAcrossDrop('a', receiver(page));
     expect(await received(page)).toEqual(['1', '2', '3', '4']);
     expect(server.requestsTo('/channels/a').map(({ header, status }) => ({ header, status }))).toEqual([
       { header: undefined, status: 200 },
@@ -155,21 +153,12 @@ describe.concurrent('fetch-event-source 2.0.1 in Chromium, its own policies, on 
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/fetch-event-source.html`, onTestFinished);
     await start(page, '/channels/a', 'default');
-    await server.subscribers('a', 1);
-    const first = await server.publish('a', '1');
-    await waitForData(page, '1');
-    server.failNext(503);
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', '2');
-    await server.subscribers('a', 1);
-    await server.publish('a', '3');
-    await waitForData(page, '3');
-    expect(await received(page)).toEqual(['1', '2', '3']);
+    const second = await server.publishAcrossDrop('a', receiver(page), { failNext: 503 });
+    expect(await received(page)).toEqual(['1', '2', '3', '4']);
     expect(server.requestsTo('/channels/a').map(({ header, status }) => ({ header, status }))).toEqual([
       { header: undefined, status: 200 },
-      { header: first, status: 503 },
-      { header: first, status: 200 },
+      { header: second, status: 503 },
+      { header: second, status: 200 },
     ]);
   });
 
@@ -192,12 +181,7 @@ describe.concurrent('fetch-event-source 2.0.1 in Chromium, its own policies, on 
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/fetch-event-source.html`, onTestFinished);
     await start(page, '/lifetime/a', 'recipe');
-    await server.subscribers('a', 1);
-    const first = await server.publish('a', '1');
-    await waitForData(page, '1');
-    await server.subscribers('a', 0); // ended by maxLifetime
-    await server.publish('a', '2');
-    await waitForData(page, '2');
+    const first = await server.publishAcrossCleanEnd('a', receiver(page));
     expect(await received(page)).toEqual(['1', '2']);
     // Which request resumed depends on when maxLifetime ended the first stream (90–110%).
     expect(server.requestsTo('/lifetime/a').map(({ header }) => header)).toContain(first);

@@ -11,7 +11,7 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { entries, type PageWindow, useChromium, waitForEntry, waitInPage } from './page.js';
-import { eventually, frameworks, sleep, startServer } from './servers.js';
+import { eventually, frameworks, type Receiver, sleep, startServer } from './servers.js';
 
 const chromium = useChromium();
 
@@ -82,24 +82,19 @@ function waitForSwap(page: Page, text: string, ms = 10_000) {
   );
 }
 
-const li = (text: string) => `<li>${text}</li>`;
+/** The page as the steps in servers.ts see it: each message is an `<li>`, swapped into the list. */
+const swaps = (page: Page): Receiver => ({
+  has: (text) => waitForSwap(page, text),
+  dataFor: (text) => `<li>${text}</li>`,
+});
 
 describe.concurrent.each(frameworks)('htmx 2.0.11 + htmx-ext-sse 2.2.4 in Chromium, %s', (framework) => {
   it('swaps no heartbeat, and resumes with Last-Event-ID after a drop, without loss', async ({ onTestFinished }) => {
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/htmx.html`, onTestFinished);
     await start(page, '/beat/a');
-    await server.subscribers('a', 1);
-    await server.publish('a', li('1'));
-    const second = await server.publish('a', li('2'));
-    await waitForSwap(page, '2');
     await server.heartbeats('/beat/a', 3);
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', li('3'));
-    await server.subscribers('a', 1);
-    await server.publish('a', li('4'));
-    await waitForSwap(page, '4');
+    const second = await server.publishAcrossDrop('a', swaps(page));
     expect(await swapped(page)).toEqual(['1', '2', '3', '4']);
     expect((await entries(page)).filter(({ type }) => type === 'message')).toHaveLength(4);
     expect(server.requestsTo('/beat/a').map(({ header, status }) => ({ header, status }))).toEqual([
@@ -119,12 +114,7 @@ describe.concurrent('htmx 2.0.11 + htmx-ext-sse 2.2.4 in Chromium, its own polic
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/htmx.html`, onTestFinished);
     await start(page, '/lifetime/a');
-    await server.subscribers('a', 1);
-    const first = await server.publish('a', li('1'));
-    await waitForSwap(page, '1');
-    await server.subscribers('a', 0);
-    await server.publish('a', li('2'));
-    await waitForSwap(page, '2');
+    const first = await server.publishAcrossCleanEnd('a', swaps(page));
     expect(await swapped(page)).toEqual(['1', '2']);
     // Which request resumed depends on when maxLifetime ended the first stream (90–110%).
     expect(server.requestsTo('/lifetime/a').map(({ header }) => header)).toContain(first);
@@ -136,18 +126,8 @@ describe.concurrent('htmx 2.0.11 + htmx-ext-sse 2.2.4 in Chromium, its own polic
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/htmx.html`, onTestFinished);
     await start(page, '/channels/a');
-    await server.subscribers('a', 1);
-    await server.publish('a', li('1'));
-    const second = await server.publish('a', li('2'));
-    await waitForSwap(page, '2');
-    server.failNext(503);
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', li('3')); // lost
-    await server.subscribers('a', 1);
-    await server.publish('a', li('4'));
-    await waitForSwap(page, '4');
-    expect(await swapped(page)).toEqual(['1', '2', '4']);
+    const second = await server.publishAcrossDrop('a', swaps(page), { failNext: 503 });
+    expect(await swapped(page)).toEqual(['1', '2', '4']); // 3 was published while it was away
     expect(server.requestsTo('/channels/a').map(({ header, query, status }) => ({ header, query, status }))).toEqual([
       { header: undefined, query: undefined, status: 200 },
       { header: second, query: undefined, status: 503 },
@@ -159,17 +139,7 @@ describe.concurrent('htmx 2.0.11 + htmx-ext-sse 2.2.4 in Chromium, its own polic
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/htmx.html`, onTestFinished);
     await start(page, '/channels/a', { recipe: true });
-    await server.subscribers('a', 1);
-    await server.publish('a', li('1'));
-    const second = await server.publish('a', li('2'));
-    await waitForSwap(page, '2');
-    server.failNext(503);
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', li('3'));
-    await server.subscribers('a', 1);
-    await server.publish('a', li('4'));
-    await waitForSwap(page, '4');
+    const second = await server.publishAcrossDrop('a', swaps(page), { failNext: 503 });
     expect(await swapped(page)).toEqual(['1', '2', '3', '4']);
     expect(server.requestsTo('/channels/a').map(({ header, query, status }) => ({ header, query, status }))).toEqual([
       { header: undefined, query: undefined, status: 200 },

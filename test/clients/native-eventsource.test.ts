@@ -4,7 +4,7 @@
 // on any other answer (a 503 as much as a 204).
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { messages, type PageWindow, received, useChromium, waitForData, waitInPage } from './page.js';
+import { messages, type PageWindow, received, receiver, useChromium, waitForData, waitInPage } from './page.js';
 import { frameworks, heartbeats, RETRY_MS, sleep, startServer } from './servers.js';
 
 const chromium = useChromium();
@@ -22,9 +22,9 @@ async function start(page: Page, path: string) {
   }, path);
 }
 
-/** The EventSource's readyState: 0 connecting, 1 open, 2 closed for good. */
-const _readyState = (page: Page) =>
-  page.evaluate(() => (window as unknown as { source: EventSource }).source.readyState);
+/** Waits until the page's EventSource is closed for good (readyState 2; 0 is connecting, 1 open). */
+const closedForGood = (page: Page) =>
+  waitInPage(page, () => (window as unknown as { source: EventSource }).source.readyState === 2, undefined);
 
 describe.concurrent.each(frameworks)('Chromium EventSource, %s', (framework) => {
   it('dispatches no heartbeat, opening comment or retry', async ({ onTestFinished }) => {
@@ -33,9 +33,7 @@ describe.concurrent.each(frameworks)('Chromium EventSource, %s', (framework) => 
     await start(channel, '/beat/a');
     const plain = await chromium.open(`${server.url}/`, onTestFinished);
     await start(plain, '/plain');
-    await server.heartbeats('/beat/a', 3);
-    const id = await server.publish('a', 'one');
-    await waitForData(channel, 'one');
+    const id = await server.publishAfterHeartbeats('a', receiver(channel));
     await waitForData(plain, 'bye');
     expect(await messages(channel)).toEqual([{ type: 'message', event: 'message', data: 'one', id }]);
     expect(await messages(plain)).toEqual([
@@ -49,16 +47,7 @@ describe.concurrent.each(frameworks)('Chromium EventSource, %s', (framework) => 
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/`, onTestFinished);
     await start(page, '/channels/a');
-    await server.subscribers('a', 1);
-    await server.publish('a', '1');
-    const second = await server.publish('a', '2');
-    await waitForData(page, '2');
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', '3');
-    await server.subscribers('a', 1);
-    await server.publish('a', '4');
-    await waitForData(page, '4');
+    const second = await server.publishAcrossDrop('a', receiver(page));
     expect(await received(page)).toEqual(['1', '2', '3', '4']);
     expect(server.requestsTo('/channels/a')[1]?.header).toBe(second);
   });
@@ -74,12 +63,7 @@ describe.concurrent('Chromium EventSource, its own policies, on express', () => 
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/`, onTestFinished);
     await start(page, '/lifetime/a');
-    await server.subscribers('a', 1);
-    const first = await server.publish('a', '1');
-    await waitForData(page, '1');
-    await server.subscribers('a', 0);
-    await server.publish('a', '2');
-    await waitForData(page, '2');
+    const first = await server.publishAcrossCleanEnd('a', receiver(page));
     expect(await received(page)).toEqual(['1', '2']);
     // Which request resumed depends on when maxLifetime ended the first stream (90–110%).
     expect(server.requestsTo('/lifetime/a').map(({ header }) => header)).toContain(first);
@@ -92,7 +76,7 @@ describe.concurrent('Chromium EventSource, its own policies, on express', () => 
     await server.subscribers('a', 1);
     server.failNext(503);
     server.drop();
-    await waitInPage(page, () => (window as unknown as { source: EventSource }).source.readyState === 2, undefined);
+    await closedForGood(page);
     await sleep(RETRY_MS * 4);
     expect(server.requestsTo('/channels/a').map(({ status }) => status)).toEqual([200, 503]);
   });
@@ -103,7 +87,7 @@ describe.concurrent('Chromium EventSource, its own policies, on express', () => 
     await start(page, '/channels/a');
     await server.subscribers('a', 1);
     server.registry.end('a');
-    await waitInPage(page, () => (window as unknown as { source: EventSource }).source.readyState === 2, undefined);
+    await closedForGood(page);
     await sleep(RETRY_MS * 4);
     expect(server.requestsTo('/channels/a').map(({ status }) => status)).toEqual([200, 204]);
   });

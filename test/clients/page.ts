@@ -3,7 +3,7 @@
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { launchChromium } from '../../packages/core/test/chromium.js';
-import type { OnFinished } from './servers.js';
+import type { OnFinished, Receiver } from './servers.js';
 
 /** What a client in the page did: a message it handed to the app, or something else (open, error…). */
 export type Entry = { type: 'message'; event: string; data: string; id: string } | { type: string; detail?: string };
@@ -75,6 +75,11 @@ export function waitForData(page: Page, data: string, ms?: number) {
     data,
     ms,
   );
+}
+
+/** The page's client as the steps in servers.ts see it: it has `data` once it handed it over. */
+export function receiver(page: Page): Receiver {
+  return { has: (data) => waitForData(page, data) };
 }
 
 /** Waits until the page logged an entry of `type` (and `detail`, if given). */

@@ -160,6 +160,14 @@ export interface LoggedRequest {
 /** Heartbeat lines in `body`: lone `:` lines, which ssekit writes when a stream is silent. */
 export const heartbeats = (body: string) => body.split('\n').filter((line) => line === ':').length;
 
+/** The client under test, as the steps of {@link ClientServer} see it. */
+export interface Receiver {
+  /** Waits until the client has `text`: handed it to the app, or shown it. */
+  has(text: string): Promise<unknown>;
+  /** The data to publish for `text`; default: `text` itself. */
+  dataFor?(text: string): string;
+}
+
 export interface ClientServer {
   url: string;
   registry: ChannelRegistry;
@@ -177,6 +185,24 @@ export interface ClientServer {
   subscribers(name: string, count: number, ms?: number): Promise<void>;
   /** Waits until the response to the first request to `path` holds `count` heartbeats. */
   heartbeats(path: string, count: number): Promise<void>;
+  /**
+   * Waits until `/beat/:name` has sent three heartbeats, publishes `one` to channel `name` and
+   * waits until `client` has it: by then it has read the heartbeats. Returns its id.
+   */
+  publishAfterHeartbeats(name: string, client: Receiver): Promise<string>;
+  /**
+   * Publishes `1` and `2` to channel `name` and waits until `client` has `2`; cuts every
+   * connection (and answers the reconnect with `failNext`, if given, as a proxy would);
+   * publishes `3` while the client is away and `4` once it is back, and waits until it has `4`.
+   * Returns the id of `2`, the one to resume from.
+   */
+  publishAcrossDrop(name: string, client: Receiver, options?: { failNext?: number }): Promise<string>;
+  /**
+   * On `/lifetime/:name`: publishes `1` to channel `name` and waits until `client` has it;
+   * once maxLifetime has ended the stream (no subscriber left), publishes `2` and waits until
+   * the client has it. Returns the id of `1`, the one to resume from.
+   */
+  publishAcrossCleanEnd(name: string, client: Receiver): Promise<string>;
 }
 
 /**
@@ -250,7 +276,11 @@ export async function startServer(framework: string, onFinished: OnFinished): Pr
     await listening.close();
   });
 
-  return {
+  /** Publishes to channel `name` what `client` will have as `text`, and returns the id. */
+  const publisher = (name: string, client: Receiver) => (text: string) =>
+    front.publish(name, client.dataFor?.(text) ?? text);
+
+  const front: ClientServer = {
     url: listening.url,
     registry,
     requests,
@@ -272,7 +302,39 @@ export async function startServer(framework: string, onFinished: OnFinished): Pr
     subscribers: async (name, count, ms = 10_000) => {
       await until(() => (registry.channel(name).size === count ? true : undefined), ms);
     },
+    publishAfterHeartbeats: async (name, client) => {
+      await front.heartbeats(`/beat/${name}`, 3);
+      const id = await publisher(name, client)('one');
+      await client.has('one');
+      return id;
+    },
+    publishAcrossDrop: async (name, client, { failNext } = {}) => {
+      const publish = publisher(name, client);
+      await front.subscribers(name, 1);
+      await publish('1');
+      const second = await publish('2');
+      await client.has('2');
+      if (failNext !== undefined) front.failNext(failNext);
+      front.drop();
+      await front.subscribers(name, 0);
+      await publish('3');
+      await front.subscribers(name, 1);
+      await publish('4');
+      await client.has('4');
+      return second;
+    },
+    publishAcrossCleanEnd: async (name, client) => {
+      const publish = publisher(name, client);
+      await front.subscribers(name, 1);
+      const first = await publish('1');
+      await client.has('1');
+      await front.subscribers(name, 0);
+      await publish('2');
+      await client.has('2');
+      return first;
+    },
   };
+  return front;
 }
 
 /** Resolves after `ms`. */

@@ -10,7 +10,7 @@
 import type { Page } from 'playwright-core';
 import type { SSEOptions, SSE as SSEType } from 'sse.js';
 import { describe, expect, it } from 'vitest';
-import { messages, type PageWindow, received, useChromium, waitForData, waitForEntry } from './page.js';
+import { messages, type PageWindow, received, receiver, useChromium, waitForData, waitForEntry } from './page.js';
 import { eventually, frameworks, heartbeats, RETRY_MS, sleep, startServer } from './servers.js';
 
 const chromium = useChromium();
@@ -50,9 +50,7 @@ describe.concurrent.each(frameworks)('sse.js 2.8.0 in Chromium, %s', (framework)
     await start(channel, '/beat/a');
     const plain = await chromium.open(`${server.url}/sse-js.html`, onTestFinished);
     await start(plain, '/plain');
-    await server.heartbeats('/beat/a', 3);
-    const id = await server.publish('a', 'one');
-    await waitForData(channel, 'one');
+    const id = await server.publishAfterHeartbeats('a', receiver(channel));
     await waitForData(plain, 'bye');
     expect(await messages(channel)).toEqual([{ type: 'message', event: 'message', data: 'one', id }]);
     expect(await messages(plain)).toEqual([
@@ -95,16 +93,7 @@ describe.concurrent('sse.js 2.8.0 in Chromium, its own policies, on koa', () => 
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/sse-js.html`, onTestFinished);
     await start(page, '/channels/a', { autoReconnect: true });
-    await server.subscribers('a', 1);
-    await server.publish('a', '1');
-    const second = await server.publish('a', '2');
-    await waitForData(page, '2');
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', '3');
-    await server.subscribers('a', 1);
-    await server.publish('a', '4');
-    await waitForData(page, '4');
+    const second = await server.publishAcrossDrop('a', receiver(page));
     expect(await received(page)).toEqual(['1', '2', '3', '4']);
     const [dropped, resumed] = server.requestsTo('/channels/a');
     expect(resumed?.header).toBe(second);
@@ -118,12 +107,7 @@ describe.concurrent('sse.js 2.8.0 in Chromium, its own policies, on koa', () => 
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/sse-js.html`, onTestFinished);
     await start(page, '/lifetime/a', { autoReconnect: true });
-    await server.subscribers('a', 1);
-    const first = await server.publish('a', '1');
-    await waitForData(page, '1');
-    await server.subscribers('a', 0);
-    await server.publish('a', '2');
-    await waitForData(page, '2');
+    const first = await server.publishAcrossCleanEnd('a', receiver(page));
     expect(await received(page)).toEqual(['1', '2']);
     // Which request resumed depends on when maxLifetime ended the first stream (90–110%).
     expect(server.requestsTo('/lifetime/a').map(({ header }) => header)).toContain(first);
@@ -133,21 +117,12 @@ describe.concurrent('sse.js 2.8.0 in Chromium, its own policies, on koa', () => 
     const server = await startServer(framework, onTestFinished);
     const page = await chromium.open(`${server.url}/sse-js.html`, onTestFinished);
     await start(page, '/channels/a', { autoReconnect: true });
-    await server.subscribers('a', 1);
-    const first = await server.publish('a', '1');
-    await waitForData(page, '1');
-    server.failNext(503);
-    server.drop();
-    await server.subscribers('a', 0);
-    await server.publish('a', '2');
-    await server.subscribers('a', 1);
-    await server.publish('a', '3');
-    await waitForData(page, '3');
-    expect(await received(page)).toEqual(['1', '2', '3']);
+    const second = await server.publishAcrossDrop('a', receiver(page), { failNext: 503 });
+    expect(await received(page)).toEqual(['1', '2', '3', '4']);
     expect(server.requestsTo('/channels/a').map(({ header, status }) => ({ header, status }))).toEqual([
       { header: undefined, status: 200 },
-      { header: first, status: 503 },
-      { header: first, status: 200 },
+      { header: second, status: 503 },
+      { header: second, status: 200 },
     ]);
   });
 

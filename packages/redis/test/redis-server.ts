@@ -1,6 +1,6 @@
 // A real redis-server for tests: a throwaway directory, a free loopback port, append-only
-// persistence with fsync on every write (so that a restart keeps every acknowledged event),
-// and a stop that always runs.
+// persistence with fsync on every write (so that a restart keeps every acknowledged event) or
+// none at all, a stop that always runs, and no server left behind when this process exits.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +17,16 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** Stops it and removes its directory. */
   stop(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /**
+   * Append-only persistence with an fsync on every write, so that `restart()` keeps every
+   * acknowledged event. `false` keeps nothing on disk: for a run that never restarts Redis
+   * and writes too much for an fsync per write.
+   * @default true
+   */
+  persist?: boolean;
 }
 
 function freePort(): Promise<number> {
@@ -45,21 +55,27 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
     if (pong) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+  child.kill('SIGKILL');
   throw new Error('redis-server did not answer PING within 10 s');
 }
 
 /** Starts redis-server (from Debian's package) for a test run. */
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis({ persist = true }: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ssekit-redis-'));
   const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir];
+  if (persist) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+  else args.push('--save', '', '--appendonly', 'no');
   let child: ChildProcess;
   const launch = async () => {
-    child = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always'],
-      { stdio: 'ignore' },
-    );
-    await waitForPing(port, child);
+    const server = spawn('redis-server', args, { stdio: 'ignore' });
+    // A test runner that gives up on a run (a vitest timeout) skips its cleanup: the server
+    // must not outlive this process.
+    const killOnExit = () => server.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    server.once('exit', () => process.off('exit', killOnExit));
+    child = server;
+    await waitForPing(port, server);
   };
   const kill = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
