@@ -21,6 +21,7 @@ import {
   type SseStreamOptions,
 } from '../index.js';
 import { trackStream } from './shutdown.js';
+import { whenFinished } from './when-finished.js';
 
 /** A `node:http` or `node:http2` (compatibility API) response. */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -223,21 +224,6 @@ class NodeSink implements SseSink {
     res.off('prefinish', this.#onEndedByApp);
     if (!this.#done) this.#end(endReason('CLIENT_GONE'));
   };
-}
-
-/** Calls `done` once `res` has handed its last bytes to the kernel, or has been destroyed. */
-function whenFinished(res: NodeResponse, done: () => void): void {
-  if (res.writableFinished || res.destroyed) {
-    done();
-    return;
-  }
-  const once = (): void => {
-    res.off('finish', once);
-    res.off('close', once);
-    done();
-  };
-  res.on('finish', once);
-  res.on('close', once);
 }
 
 /**

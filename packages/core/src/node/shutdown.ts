@@ -6,6 +6,7 @@ import { checkRetryRange, type RetryRange, randomRetry } from '../retry-range.js
 import type { SseStream } from '../stream.js';
 import { webStreams } from '../web.js';
 import type { NodeRequest, NodeResponse } from './index.js';
+import { whenFinished } from './when-finished.js';
 
 /** A `node:http`, `node:https` or `node:http2` server. */
 export type NodeServer = HttpServer | Http2Server | Http2SecureServer;
@@ -66,7 +67,7 @@ function responseOf(req: NodeRequest): NodeResponse | undefined {
  */
 function closeWhenFinished(res: NodeResponse | undefined): void {
   const socket = res && !('stream' in res) ? res.socket : undefined;
-  if (socket) res?.once('finish', () => socket.end());
+  if (res && socket) whenFinished(res, () => socket.end());
 }
 
 /** Options of {@link shutdown}. */
