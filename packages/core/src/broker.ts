@@ -19,6 +19,30 @@ export interface BrokerEvent {
   data: string;
   /** An id chosen by the app; the broker assigns one when absent. */
   id?: string | undefined;
+  /**
+   * A key chosen by the app for this publish: while history still holds an event published
+   * with the same key, the broker stores nothing and resolves with that event's id, so a
+   * publish retried after an unknown outcome (a timeout, a dropped connection) is stored once.
+   */
+  idempotencyKey?: string | undefined;
+}
+
+/** Whether a channel name is well-formed Unicode: no lone surrogate, which UTF-8 cannot carry. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Checks a channel name for a broker or registry: any string that is well-formed Unicode.
+ *
+ * @throws {@link SseError} `INVALID_CHANNEL` for anything else.
+ */
+export function checkChannelName(name: string): string {
+  if (typeof name !== 'string' || LONE_SURROGATE.test(name)) {
+    throw new SseError(
+      'INVALID_CHANNEL',
+      `channel name ${JSON.stringify(name)} is not a well-formed Unicode string: a lone surrogate has no UTF-8 form, so a networked broker would store it under another channel's name. Decode the name (e.g. with decodeURIComponent) or refuse the request.`,
+    );
+  }
+  return name;
 }
 
 /** What {@link Broker.replay} found after a `Last-Event-ID`. */

@@ -1,4 +1,11 @@
-import { type Broker, type BrokerMessage, type HistoryOptions, MemoryBroker, type Replay } from './broker.js';
+import {
+  type Broker,
+  type BrokerMessage,
+  checkChannelName,
+  type HistoryOptions,
+  MemoryBroker,
+  type Replay,
+} from './broker.js';
 import { SseError } from './errors.js';
 import { checkEventName, checkId, encode, jsonSerializer, type Serializer, serialize } from './format.js';
 import { counters } from './metrics.js';
@@ -32,6 +39,18 @@ function checkEventSize(text: string, maxEventBytes: number, channel: string): v
       `channel "${channel}": event data of ${bytes} bytes is over maxEventBytes (${maxEventBytes}); nothing was published.`,
     );
   }
+}
+
+const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+
+function checkIdempotencyKey(key: string): string {
+  if (typeof key !== 'string' || key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || /\p{Cs}/u.test(key)) {
+    throw new SseError(
+      'INVALID_OPTION',
+      `idempotencyKey ${JSON.stringify(key)} must be a non-empty, well-formed string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
+    );
+  }
+  return key;
 }
 
 /** An event as a subscriber's filter sees it. */
@@ -89,6 +108,14 @@ export interface ChannelRegistryOptions {
 export interface PublishOptions {
   /** The event's id; default: one the broker assigns, unique and ordered within the channel. */
   id?: string | number;
+  /**
+   * Makes a retried publish safe: while history still holds an event published with this key,
+   * publishing again stores nothing and resolves with that event's id. Use one per event the
+   * app means to send (a message's own id, say) and retry with the same key when a publish
+   * failed without saying whether the event was stored (a networked broker's timeout or
+   * dropped connection). A non-empty, well-formed string of at most 256 characters.
+   */
+  idempotencyKey?: string;
 }
 
 interface Subscriber {
@@ -162,12 +189,14 @@ export class Channel<Events extends object = EventMap> {
     }
     const event = options?.event === undefined ? undefined : checkEventName(options.event);
     const id = options?.id === undefined ? undefined : checkId(options.id);
+    const idempotencyKey =
+      options?.idempotencyKey === undefined ? undefined : checkIdempotencyKey(options.idempotencyKey);
     const text = typeof data === 'string' ? data : serialize(data, this.#owner.serializer);
     checkEventSize(text, this.#owner.maxEventBytes, this.name);
     if (this.#owner.closed) {
       return Promise.reject(new SseError('REGISTRY_CLOSED', `channel "${this.name}": the registry is closed.`));
     }
-    return this.#owner.broker.publish(this.name, { event, data: text, id });
+    return this.#owner.broker.publish(this.name, { event, data: text, id, idempotencyKey });
   }
 
   /**
@@ -392,9 +421,12 @@ export class ChannelRegistry {
    * The channel called `name`. It costs nothing until someone subscribes, and the registry
    * keeps its subscribers from the first to the last; every `Channel` of one name is the same
    * channel, whenever it was taken.
+   *
+   * @throws {@link SseError} `INVALID_CHANNEL` for a name that is not well-formed Unicode (a
+   * lone surrogate, as an undecoded path or a JSON escape can hold).
    */
   channel<Events extends object = EventMap>(name: string): Channel<Events> {
-    return new Channel<Events>(name, this.#owner);
+    return new Channel<Events>(checkChannelName(name), this.#owner);
   }
 
   /** The channel called `name`, if it has subscribers now. */

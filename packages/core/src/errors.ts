@@ -8,9 +8,14 @@
  * - `EVENT_TOO_LARGE`: an event is over `maxEventBytes` once encoded.
  * - `SERIALIZE_FAILED`: the serializer threw or did not return a string.
  * - `INVALID_OPTION`: an option of a stream or sink is out of range.
+ * - `INVALID_CHANNEL`: a channel name is not a well-formed Unicode string (it holds a lone
+ *   surrogate, which would reach a networked broker as U+FFFD and meet another channel).
  * - `REGISTRY_CLOSED`: a publish after `ChannelRegistry.close()`.
  * - `BROKER_UNAVAILABLE`: a networked broker cannot reach its server (at start-up, or for a
  *   publish during an outage); the message names the server.
+ * - `REPLAY_OVERTAKEN`: history dropped events that a replay under way had not sent yet (the
+ *   client read slower than history turned over). Brokers throw it from a replay's pages; the
+ *   channel ends that stream with a retry hint, and the client resumes and is told of the gap.
  * - `STREAM_CLOSED`, `CLIENT_GONE`, `BUFFER_OVERFLOW`, `CLIENT_STALLED`: why a stream ended; these are
  *   only ever the `reason` of {@link SseStream.signal}, never thrown.
  */
@@ -22,8 +27,10 @@ export type SseErrorCode =
   | 'EVENT_TOO_LARGE'
   | 'SERIALIZE_FAILED'
   | 'INVALID_OPTION'
+  | 'INVALID_CHANNEL'
   | 'REGISTRY_CLOSED'
   | 'BROKER_UNAVAILABLE'
+  | 'REPLAY_OVERTAKEN'
   | 'STREAM_CLOSED'
   | 'CLIENT_GONE'
   | 'BUFFER_OVERFLOW'

@@ -7,6 +7,7 @@ export {
   type Broker,
   type BrokerEvent,
   type BrokerMessage,
+  checkChannelName,
   createBrokerMessage,
   type HistoryOptions,
   MemoryBroker,
