@@ -506,9 +506,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const truth = new Map<string, BrokerMessage[]>();
     for (const name of channels) {
       const replay = await truthBroker.replay(name, epochs.get(name) as string);
-      if (!replay.found)
-        failures.push(`channel ${name}: Redis no longer has its epoch (${replay.reason}); raise history`);
-      truth.set(name, replay.found ? [...replay.messages] : []);
+      if (replay.gap) failures.push(`channel ${name}: Redis no longer has its epoch (${replay.gap}); raise history`);
+      const messages: BrokerMessage[] = [];
+      for await (const page of replay.pages) messages.push(...page);
+      truth.set(name, replay.gap ? [] : messages);
     }
     const lastOf = new Map([...truth].map(([name, messages]) => [name, messages[messages.length - 1]?.id]));
 

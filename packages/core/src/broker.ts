@@ -45,11 +45,55 @@ export function checkChannelName(name: string): string {
   return name;
 }
 
-/** What {@link Broker.replay} found after a `Last-Event-ID`. */
-export type Replay =
-  | { readonly found: true; readonly messages: readonly BrokerMessage[] }
-  /** `expired`: older than the history kept; `unknown`: never seen here (or from before a restart). */
-  | { readonly found: false; readonly reason: 'expired' | 'unknown' };
+/**
+ * What {@link Broker.replay} found after a `Last-Event-ID`: the messages history holds after
+ * it, fetched a page at a time as the client takes them, and whether some are missing.
+ */
+export interface Replay {
+  /**
+   * Set when history cannot cover every event after the id: `expired` when events after it
+   * were dropped from history (or lost by the broker), `unknown` when the id was never given
+   * on this channel (from another channel, from before a restart, or made up). The client is
+   * told with the `ssekit-gap` event before any message.
+   */
+  readonly gap?: 'expired' | 'unknown' | undefined;
+  /**
+   * The messages after the id that history still holds, oldest first, in pages. The channel
+   * asks for the next page only once the client has taken the previous one, so a replay holds
+   * one page in memory however long the history. With a `gap`, these are the messages known to
+   * come after the id (for a broker whose ids are ordered, every newer one; else none).
+   *
+   * @throws {@link SseError} `REPLAY_OVERTAKEN` from the iteration when history dropped
+   * messages this replay had not reached yet; `BROKER_UNAVAILABLE` when a page cannot be read.
+   */
+  readonly pages: AsyncIterable<readonly BrokerMessage[]>;
+}
+
+/** Options of {@link Broker.replay}. */
+export interface ReplayOptions {
+  /**
+   * About how many bytes of frames one page should hold; a broker that reads history over the
+   * network sizes its reads to it (a page holds at least one message). The channel passes the
+   * stream's `maxBufferedBytes`. Default 262 144 (256 KiB).
+   */
+  pageBytes?: number;
+}
+
+/** No pages: a replay with nothing to send. */
+const NO_PAGES: AsyncIterable<readonly BrokerMessage[]> = {
+  async *[Symbol.asyncIterator]() {},
+};
+
+/** One page of messages already in memory (a broker that shares them with its history). */
+function onePage(messages: readonly BrokerMessage[]): AsyncIterable<readonly BrokerMessage[]> {
+  return messages.length === 0
+    ? NO_PAGES
+    : {
+        async *[Symbol.asyncIterator]() {
+          yield messages;
+        },
+      };
+}
 
 /**
  * Carries events between publishers and the channels that deliver them, and keeps each
@@ -57,7 +101,8 @@ export type Replay =
  * Implementations build each message with {@link createBrokerMessage}, once per process.
  *
  * A channel asks for `replay` only after `subscribe` has resolved, so every event is in the
- * live feed, the replay, or both; it drops the duplicates by id.
+ * live feed, the replay, or both; it drops the duplicates by id. Channel names reach a broker
+ * checked ({@link checkChannelName}); a broker called directly checks them too.
  */
 export interface Broker {
   /** Stores `event` in `channel`'s history, delivers it to the channel's listeners, and resolves with its id. */
@@ -71,8 +116,12 @@ export interface Broker {
    * then ends its streams with a retry hint, so that each client resumes through `replay`.
    */
   subscribe(channel: string, listener: (message: BrokerMessage) => void, onLost?: () => void): Promise<() => void>;
-  /** The messages of `channel` after `lastEventId`, in order, or why there are none to give. */
-  replay(channel: string, lastEventId: string): Promise<Replay>;
+  /**
+   * The messages of `channel` after `lastEventId` that history holds, in pages read on demand,
+   * and whether any are missing. Called once per resuming client, so it must not read the
+   * whole history up front.
+   */
+  replay(channel: string, lastEventId: string, options?: ReplayOptions): Promise<Replay>;
   /** Stops delivering and releases connections and timers. Harmless when already closed. */
   close(): Promise<void>;
   /**
@@ -104,28 +153,40 @@ export function createBrokerMessage(id: string, event: string | undefined, data:
 interface Retained {
   readonly message: BrokerMessage;
   readonly at: number;
+  readonly idempotencyKey: string | undefined;
 }
 
 interface ChannelState {
+  /** Random, per channel state: ids of a channel released and made again never match. */
+  readonly epoch: string;
+  /** The `n` of the last id given as `<epoch>-<n>`. */
+  seq: number;
   readonly history: Retained[];
+  /** The idempotency keys of the events in history. */
+  readonly keys: Map<string, BrokerMessage>;
   readonly listeners: Set<(message: BrokerMessage) => void>;
+}
+
+/** An epoch nobody can read anything from: random, not a time. */
+function randomEpoch(): string {
+  const [a = 0, b = 0] = crypto.getRandomValues(new Uint32Array(2));
+  return a.toString(36) + b.toString(36);
 }
 
 /**
  * The default {@link Broker}: one process, history in memory. Ids are `<epoch>-<n>`, with
- * `n` counting across all channels, so that no id is ever given twice, even to a channel
- * released and made again; the epoch changes with every broker, so an id from before a
- * restart reads as unknown instead of matching a different event.
+ * `n` counting the events of that channel alone (a subscriber of one channel learns nothing
+ * of another's traffic) and a random epoch per channel, made anew when a channel is released
+ * and made again, so that no id is ever given twice and an id from before a restart reads as
+ * unknown instead of matching a different event.
  */
 export class MemoryBroker implements Broker {
   readonly #size: number;
   readonly #maxAge: number;
-  readonly #epoch = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   readonly #channels = new Map<string, ChannelState>();
   /** Deliveries not yet made: a publish from inside a listener waits for the one under way. */
   readonly #outbox: [ChannelState, BrokerMessage][] = [];
   readonly #sweeper: ReturnType<typeof setInterval> | undefined;
-  #seq = 0;
   #closed = false;
 
   /**
@@ -155,12 +216,20 @@ export class MemoryBroker implements Broker {
   }
 
   publish(channel: string, event: BrokerEvent): Promise<string> {
+    checkChannelName(channel);
     if (this.#closed) return Promise.reject(new SseError('REGISTRY_CLOSED', 'the broker is closed.'));
     const state = this.#state(channel);
-    const message = createBrokerMessage(event.id ?? `${this.#epoch}-${++this.#seq}`, event.event, event.data);
+    const { idempotencyKey } = event;
+    if (idempotencyKey !== undefined) {
+      this.#prune(state);
+      const stored = state.keys.get(idempotencyKey);
+      if (stored) return Promise.resolve(stored.id);
+    }
+    const message = createBrokerMessage(event.id ?? `${state.epoch}-${++state.seq}`, event.event, event.data);
     if (this.#size > 0) {
-      state.history.push({ message, at: Date.now() });
-      if (state.history.length > this.#size) state.history.shift();
+      state.history.push({ message, at: Date.now(), idempotencyKey });
+      if (idempotencyKey !== undefined) state.keys.set(idempotencyKey, message);
+      if (state.history.length > this.#size) this.#forget(state, state.history.shift());
     }
     this.#outbox.push([state, message]);
     if (this.#outbox.length === 1) this.#deliver();
@@ -169,6 +238,7 @@ export class MemoryBroker implements Broker {
   }
 
   subscribe(channel: string, listener: (message: BrokerMessage) => void): Promise<() => void> {
+    checkChannelName(channel);
     if (this.#closed) return Promise.resolve(() => {});
     const state = this.#state(channel);
     state.listeners.add(listener);
@@ -179,11 +249,17 @@ export class MemoryBroker implements Broker {
   }
 
   replay(channel: string, lastEventId: string): Promise<Replay> {
-    const history = this.#prune(this.#channels.get(channel));
+    checkChannelName(channel);
+    const state = this.#channels.get(channel);
+    const history = state ? this.#prune(state) : [];
     // From the newest: an app that reuses an id means its latest use.
     const index = history.findLastIndex(({ message }) => message.id === lastEventId);
-    if (index >= 0) return Promise.resolve({ found: true, messages: history.slice(index + 1).map((r) => r.message) });
-    return Promise.resolve({ found: false, reason: this.#wasHere(lastEventId) ? 'expired' : 'unknown' });
+    if (index >= 0) return Promise.resolve({ pages: onePage(history.slice(index + 1).map((r) => r.message)) });
+    // An id this channel gave that history no longer holds is older than all it holds.
+    if (state && this.#gave(state, lastEventId)) {
+      return Promise.resolve({ gap: 'expired', pages: onePage(history.map((r) => r.message)) });
+    }
+    return Promise.resolve({ gap: 'unknown', pages: NO_PAGES });
   }
 
   close(): Promise<void> {
@@ -202,28 +278,35 @@ export class MemoryBroker implements Broker {
     }
   }
 
-  // An id of ours whose epoch matches was once in some channel's history; app-chosen ids
-  // that are no longer kept read as unknown.
-  #wasHere(id: string): boolean {
-    return id.startsWith(`${this.#epoch}-`);
+  /** Whether `id` is one of the ids this channel state gave (`<epoch>-<n>`, n from 1 to seq). */
+  #gave(state: ChannelState, id: string): boolean {
+    if (!id.startsWith(`${state.epoch}-`)) return false;
+    const n = id.slice(state.epoch.length + 1);
+    return /^[1-9]\d{0,15}$/.test(n) && Number(n) <= state.seq;
   }
 
   #state(channel: string): ChannelState {
     let state = this.#channels.get(channel);
     if (!state) {
-      state = { history: [], listeners: new Set() };
+      state = { epoch: randomEpoch(), seq: 0, history: [], keys: new Map(), listeners: new Set() };
       this.#channels.set(channel, state);
     }
     return state;
   }
 
-  #prune(state: ChannelState | undefined): Retained[] {
-    if (!state) return [];
+  #prune(state: ChannelState): Retained[] {
     const oldest = Date.now() - this.#maxAge;
     let expired = 0;
     while (expired < state.history.length && (state.history[expired] as Retained).at < oldest) expired++;
-    if (expired > 0) state.history.splice(0, expired);
+    for (const retained of state.history.splice(0, expired)) this.#forget(state, retained);
     return state.history;
+  }
+
+  /** Drops the idempotency key of an event leaving history. */
+  #forget(state: ChannelState, retained: Retained | undefined): void {
+    if (retained?.idempotencyKey !== undefined && state.keys.get(retained.idempotencyKey) === retained.message) {
+      state.keys.delete(retained.idempotencyKey);
+    }
   }
 
   #release(channel: string, state: ChannelState): void {

@@ -184,8 +184,8 @@ describe('Channel.subscribe', () => {
   it('tells a subscriber whose Last-Event-ID has expired, or is unknown, before live events', async () => {
     const news = new ChannelRegistry({ history: { size: 2 } }).channel('news');
     const expired = await news.publish('1');
-    await news.publish('2');
-    await news.publish('3');
+    const second = await news.publish('2');
+    const third = await news.publish('3');
     const a = client({ lastEventId: expired }).read();
     const b = client({ lastEventId: 'from-another-life' }).read();
     news.subscribe(a.stream);
@@ -194,9 +194,13 @@ describe('Channel.subscribe', () => {
     const live = await news.publish('4');
     await flush();
     expect(a.text()).toBe(
-      `:\nevent: ${GAP_EVENT}\ndata: {"lastEventId":"${expired}","reason":"expired"}\n\nid: ${live}\ndata: 4\n\n`,
+      `:\nevent: ${GAP_EVENT}\ndata: {"lastEventId":"${expired}","reason":"expired"}\n\n` +
+        // What history still holds after the gap, then live events.
+        `id: ${second}\ndata: 2\n\nid: ${third}\ndata: 3\n\nid: ${live}\ndata: 4\n\n`,
     );
-    expect(b.text()).toContain(`data: {"lastEventId":"from-another-life","reason":"unknown"}`);
+    expect(b.text()).toBe(
+      `:\nevent: ${GAP_EVENT}\ndata: {"lastEventId":"from-another-life","reason":"unknown"}\n\nid: ${live}\ndata: 4\n\n`,
+    );
   });
 
   it('misses nothing and repeats nothing when events arrive while a slow replay is written', async () => {
@@ -297,14 +301,22 @@ describe('ChannelRegistry', () => {
   it('drops history older than maxAge, even on a channel nobody touches', async () => {
     vi.useFakeTimers();
     try {
-      const registry = new ChannelRegistry({ history: { size: 10, maxAge: 1000 } });
+      const broker = new MemoryBroker({ history: { size: 10, maxAge: 1000 } });
+      const registry = new ChannelRegistry({ broker });
       const id = await registry.channel('news').publish('old');
+      const other = await registry.channel('other').publish('old');
       expect(registry.names()).toEqual([]); // no subscribers: nothing kept but the history
+      // A listener (another instance's, say) keeps the channel; with none, the channel goes
+      // with its expired history, and its ids read as unknown, like those from before a restart.
+      await broker.subscribe('news', () => {});
       vi.advanceTimersByTime(2001);
       const c = client({ lastEventId: id }).read();
       registry.channel('news').subscribe(c.stream);
+      const d = client({ lastEventId: other }).read();
+      registry.channel('other').subscribe(d.stream);
       await vi.advanceTimersByTimeAsync(10);
       expect(c.text()).toContain('"reason":"expired"');
+      expect(d.text()).toContain('"reason":"unknown"');
       await registry.close();
     } finally {
       vi.useRealTimers();

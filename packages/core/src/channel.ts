@@ -102,6 +102,15 @@ export interface ChannelRegistryOptions {
    * broker could not give. The client reconnects. Default: `console.error`.
    */
   onError?: (error: unknown, channel: string) => void;
+  /**
+   * Most `Last-Event-ID` replays that run at once; later ones wait their turn (their clients
+   * get heartbeats, and live events are held for them within `maxBufferedBytes`). A replay
+   * reads history a page at a time as its client takes it, so each holds at most about
+   * `maxBufferedBytes` of queue, one page of about the same size, and one event: this bounds
+   * what a reconnect storm, or clients that resume and then read nothing, can make a process
+   * hold. Default 100.
+   */
+  maxConcurrentReplays?: number;
 }
 
 /** Fields of a published event besides its name and data. */
@@ -137,6 +146,8 @@ interface ChannelOwner {
   readonly serializer: Serializer;
   readonly maxEventBytes: number;
   readonly closed: boolean;
+  /** Turns for replays, shared by every channel of the registry. */
+  readonly replays: ReplaySlots;
   endWithRetryHint(stream: SseStream<never>): void;
   report(error: unknown, channel: string): void;
   /** The subscribers of `name` in this process, if it has any now. */
@@ -278,13 +289,7 @@ class ChannelSubscribers {
       this.#owner.release(this);
     };
     stream.signal.addEventListener('abort', unsubscribe);
-    this.#listening
-      ?.then(() => (lastEventId ? this.#owner.broker.replay(this.name, lastEventId) : undefined))
-      .then((replay) => this.#resume(subscriber, lastEventId ?? '', replay))
-      .catch((error: unknown) => {
-        this.#owner.report(error, this.name);
-        this.#owner.endWithRetryHint(stream);
-      });
+    void this.#start(subscriber, this.#listening, lastEventId);
     return unsubscribe;
   }
 
@@ -330,35 +335,89 @@ class ChannelSubscribers {
     }
   }
 
-  // History goes out at the client's pace, not all at once past its buffer bound; live
-  // events wait in `pending` meanwhile and follow, each event once.
-  async #resume(subscriber: Subscriber, lastEventId: string, replay: Replay | undefined): Promise<void> {
+  /** Waits for the broker subscription, then replays history to a client that resumes. */
+  async #start(
+    subscriber: Subscriber,
+    listening: Promise<() => void>,
+    lastEventId: string | null | undefined,
+  ): Promise<void> {
     const { stream } = subscriber;
-    if (replay?.found) counters.resumes++;
-    if (replay && !replay.found) {
+    try {
+      await listening;
+      if (!lastEventId) return;
+      // A replay holds up to a page and a buffer's worth: the bound caps what they hold together.
+      const release = await this.#owner.replays.take();
+      try {
+        if (!subscriber.active) return;
+        const replay = await this.#owner.broker.replay(this.name, lastEventId, { pageBytes: stream.maxBufferedBytes });
+        await this.#resume(subscriber, lastEventId, replay);
+      } finally {
+        release();
+      }
+    } catch (error) {
+      // History moving on under a slow reader is no failure: the client resumes from where it got.
+      if (!(error instanceof SseError && error.code === 'REPLAY_OVERTAKEN')) this.#owner.report(error, this.name);
+      this.#owner.endWithRetryHint(stream);
+    }
+  }
+
+  // History goes out at the client's pace, a page at a time, never past its buffer bound; live
+  // events wait in `pending` meanwhile and follow, each event once.
+  async #resume(subscriber: Subscriber, lastEventId: string, replay: Replay): Promise<void> {
+    const { stream } = subscriber;
+    if (replay.gap) {
       counters.gaps++;
       // The client's id says nothing about what it has: every live event is new to it.
       subscriber.newest = undefined;
-      stream.writeFrame(encode({ event: GAP_EVENT, data: JSON.stringify({ lastEventId, reason: replay.reason }) }));
+      const data = JSON.stringify({ lastEventId, reason: replay.gap });
+      stream.writeFrame(encode({ event: GAP_EVENT, data }));
+    } else counters.resumes++;
+    // A broker that orders ids drops what was replayed by id order (`newest`); others by id.
+    const written = this.#owner.broker.compareIds ? undefined : new Set<string>();
+    const send = async (message: BrokerMessage): Promise<boolean> => {
+      if (!subscriber.active || stream.closed) return false;
+      if (written?.has(message.id)) return true;
+      written?.add(message.id);
+      this.#deliver(subscriber, message);
+      await stream.drain();
+      return true;
+    };
+    for await (const page of replay.pages) {
+      for (const message of page) if (!(await send(message))) return;
     }
-    const written = new Set<string>();
-    let backlog: readonly BrokerMessage[] = replay?.found ? replay.messages : [];
-    while (backlog.length > 0 || (subscriber.pending?.length ?? 0) > 0) {
-      if (backlog.length === 0) {
-        backlog = subscriber.pending ?? [];
-        subscriber.pending = [];
-        subscriber.pendingBytes = 0;
-      }
-      for (const message of backlog) {
-        if (!subscriber.active || stream.closed) return;
-        if (written.has(message.id)) continue;
-        written.add(message.id);
-        this.#deliver(subscriber, message);
-        await stream.drain();
-      }
-      backlog = [];
+    while (subscriber.pending && subscriber.pending.length > 0) {
+      const held = subscriber.pending;
+      subscriber.pending = [];
+      subscriber.pendingBytes = 0;
+      for (const message of held) if (!(await send(message))) return;
     }
     subscriber.pending = undefined;
+  }
+}
+
+/**
+ * Turns for replays, first come first served: at most `size` run at once in a registry.
+ */
+class ReplaySlots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  /** Resolves, once a replay may run, with the function that ends its turn. */
+  take(): Promise<() => void> {
+    const release = (): void => {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    };
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve(release);
+    }
+    return new Promise((resolve) => this.#waiting.push(() => resolve(release)));
   }
 }
 
@@ -379,16 +438,27 @@ export class ChannelRegistry {
   readonly #owner: ChannelOwner;
   #closing: Promise<void> | undefined;
 
-  /** @throws {@link SseError} `INVALID_OPTION` for a `closeRetry` range or `maxEventBytes` that is not one. */
+  /**
+   * @throws {@link SseError} `INVALID_OPTION` for a `closeRetry` range, `maxEventBytes` or
+   * `maxConcurrentReplays` that is not one.
+   */
   constructor(options: ChannelRegistryOptions = {}) {
     checkMaxEventBytes(options.maxEventBytes);
     const closeRetry = checkRetryRange('closeRetry', options.closeRetry);
+    const { maxConcurrentReplays = DEFAULT_MAX_CONCURRENT_REPLAYS } = options;
+    if (!(Number.isSafeInteger(maxConcurrentReplays) && maxConcurrentReplays >= 1)) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `maxConcurrentReplays ${maxConcurrentReplays} must be a whole number, 1 or more.`,
+      );
+    }
     const registry = this;
     const channels = this.#channels;
     this.#owner = {
       broker: options.broker ?? new MemoryBroker({ history: options.history }),
       serializer: options.serializer ?? jsonSerializer,
       maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+      replays: new ReplaySlots(maxConcurrentReplays),
       get closed() {
         return registry.closed;
       },
@@ -470,6 +540,9 @@ export class ChannelRegistry {
     return this.#closing;
   }
 }
+
+/** Default of {@link ChannelRegistryOptions.maxConcurrentReplays}. */
+export const DEFAULT_MAX_CONCURRENT_REPLAYS = 100;
 
 /** How many ended channel names a registry remembers; older ones are forgotten first. */
 export const MAX_ENDED_CHANNELS = 10_000;

@@ -12,6 +12,7 @@ export {
   type HistoryOptions,
   MemoryBroker,
   type Replay,
+  type ReplayOptions,
 } from './broker.js';
 export {
   Channel,
@@ -21,6 +22,7 @@ export {
   ChannelRegistry,
   type ChannelRegistryOptions,
   channelRoute,
+  DEFAULT_MAX_CONCURRENT_REPLAYS,
   GAP_EVENT,
   MAX_ENDED_CHANNELS,
   type PublishOptions,

@@ -69,6 +69,14 @@ async function cutReadersOff(): Promise<void> {
 }
 
 const texts = (messages: readonly BrokerMessage[]) => messages.map((message) => message.data);
+
+/** A replay read to its end: its gap, and every message of every page. */
+async function replayed(target: RedisBroker, channel: string, lastEventId = '') {
+  const replay = await target.replay(channel, lastEventId);
+  const messages: BrokerMessage[] = [];
+  for await (const page of replay.pages) messages.push(...page);
+  return { gap: replay.gap, messages };
+}
 const decoder = new TextDecoder();
 
 describe('RedisBroker', () => {
@@ -109,27 +117,31 @@ describe('RedisBroker', () => {
     const channel = freshChannel();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push(await target.publish(channel, { data: `r${i}` }));
-    const replay = await target.replay(channel, ids[0] ?? '');
-    expect(replay.found && texts(replay.messages)).toEqual(['r1', 'r2']);
-    expect(await target.replay(channel, ids[2] ?? '')).toEqual({ found: true, messages: [] });
-    expect(await target.replay(channel, 'not-a-stream-id')).toEqual({ found: false, reason: 'unknown' });
-    expect(await target.replay(channel, '99999999999999-0')).toEqual({ found: false, reason: 'unknown' });
-    expect(await target.replay(freshChannel(), ids[0] ?? '')).toEqual({ found: false, reason: 'unknown' });
+    const replay = await replayed(target, channel, ids[0]);
+    expect(texts(replay.messages)).toEqual(['r1', 'r2']);
+    expect(await replayed(target, channel, ids[2])).toEqual({ gap: undefined, messages: [] });
+    expect(await replayed(target, channel, 'not-a-stream-id')).toEqual({ gap: 'unknown', messages: [] });
+    expect(await replayed(target, channel, '99999999999999-0')).toEqual({ gap: 'unknown', messages: [] });
+    expect(await replayed(target, freshChannel(), ids[0])).toEqual({ gap: 'unknown', messages: [] });
     // Push the first events out of the trimmed stream (MAXLEN ~ trims whole nodes: force it).
     for (let i = 3; i < 10; i++) ids.push(await target.publish(channel, { data: `r${i}` }));
     const trim = createClient({ url: redis.url });
     await trim.connect();
     await trim.sendCommand(['XTRIM', `ssekit:${channel}`, 'MAXLEN', '5']);
     trim.destroy();
-    expect(await target.replay(channel, ids[0] ?? '')).toEqual({ found: false, reason: 'expired' });
-    const recent = await target.replay(channel, ids[5] ?? '');
-    expect(recent.found && texts(recent.messages)).toEqual(['r6', 'r7', 'r8', 'r9']);
+    // What history still holds after an expired id still comes, after the gap.
+    const expired = await replayed(target, channel, ids[0]);
+    expect(expired.gap).toBe('expired');
+    expect(texts(expired.messages)).toEqual(['r5', 'r6', 'r7', 'r8', 'r9']);
+    const recent = await replayed(target, channel, ids[5]);
+    expect(recent.gap).toBeUndefined();
+    expect(texts(recent.messages)).toEqual(['r6', 'r7', 'r8', 'r9']);
     // Up to date, even with all history trimmed: nothing to send, and no gap.
     await trim.connect();
     await trim.sendCommand(['XTRIM', `ssekit:${channel}`, 'MAXLEN', '0']);
     trim.destroy();
-    expect(await target.replay(channel, ids[9] ?? '')).toEqual({ found: true, messages: [] });
-    expect(await target.replay(channel, ids[8] ?? '')).toEqual({ found: false, reason: 'expired' });
+    expect(await replayed(target, channel, ids[9])).toEqual({ gap: undefined, messages: [] });
+    expect(await replayed(target, channel, ids[8])).toEqual({ gap: 'expired', messages: [] });
   });
 
   it('refuses an app-chosen id, which would break the one order', async () => {
@@ -164,8 +176,7 @@ describe('RedisBroker', () => {
     const first = await target.publish(channel, { data: 'one' });
     await target.publish(channel, { data: 'two', event: 'named' });
     expect(texts(await feed.received(2))).toEqual(['one', 'two']);
-    const replay = await target.replay(channel, first);
-    expect(replay.found && texts(replay.messages)).toEqual(['two']);
+    expect(texts((await replayed(target, channel, first)).messages)).toEqual(['two']);
     await target.close();
     expect(client.isOpen).toBe(true);
     client.destroy();

@@ -8,9 +8,11 @@ import {
   type Broker,
   type BrokerEvent,
   type BrokerMessage,
+  checkChannelName,
   createBrokerMessage,
   type HistoryOptions,
   type Replay,
+  type ReplayOptions,
   SseError,
 } from '@ssekit/core';
 
@@ -53,7 +55,10 @@ interface ChannelFeed {
 const BLOCK_MS = 5_000;
 /** Most messages one read takes per channel; a full batch means the reader is behind. */
 const READ_COUNT = 500;
-const REPLAY_PAGE = 1_000;
+/** Most entries one replay read takes, however small they are. */
+const MAX_PAGE_COUNT = 1_000;
+/** Bytes of a replay page when the channel does not say (the default `maxBufferedBytes`). */
+const DEFAULT_PAGE_BYTES = 256 * 1024;
 // Canonical, as Redis writes them (no leading zeros), so that ids compare as text.
 const STREAM_ID = /^(0|[1-9]\d{0,18})-(0|[1-9]\d{0,18})$/;
 
@@ -118,6 +123,9 @@ function readReply(reply: unknown): Record<string, StreamEntry[]> {
   if (!Array.isArray(reply)) return (reply ?? {}) as Record<string, StreamEntry[]>;
   return Object.fromEntries(reply as [string, StreamEntry[]][]);
 }
+
+/** A replay with nothing to send. */
+async function* noPages(): AsyncGenerator<readonly BrokerMessage[]> {}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -273,27 +281,69 @@ export class RedisBroker implements Broker {
     };
   }
 
-  async replay(channel: string, lastEventId: string): Promise<Replay> {
+  /**
+   * The events after `lastEventId`, read a page at a time as the client takes them: a page
+   * holds about `pageBytes` (at least one event), sized by the events read before, so a
+   * resuming client costs what a live one does however long the history.
+   */
+  async replay(channel: string, lastEventId: string, options: ReplayOptions = {}): Promise<Replay> {
+    checkChannelName(channel);
     await this.ready;
     const key = this.#prefix + channel;
     const info = STREAM_ID.test(lastEventId) ? await this.#info(key) : undefined;
     const newest = info?.['last-generated-id'] ?? '0-0';
-    if (!info || compareIds(lastEventId, newest) > 0) return { found: false, reason: 'unknown' };
+    if (!info || compareIds(lastEventId, newest) > 0) return { gap: 'unknown', pages: noPages() };
     // Up to date, however much history is left: nothing to send and nothing lost.
-    if (compareIds(lastEventId, newest) === 0) return { found: true, messages: [] };
+    if (compareIds(lastEventId, newest) === 0) return { pages: noPages() };
     // From the client's own event, inclusive: if it is still there, so is all that follows,
     // since Redis trims from the oldest end; checked in the same read, so no trim slips between.
-    const messages: BrokerMessage[] = [];
-    let range = ['XRANGE', key, lastEventId, '+', 'COUNT', String(REPLAY_PAGE + 1)];
-    let page = (await this.#command(range, 'replay from')) as StreamEntry[];
-    if (page[0]?.[0] !== lastEventId) return { found: false, reason: await this.#missing(key, lastEventId) };
-    page = page.slice(1);
-    for (;;) {
-      for (const entry of page) messages.push(toMessage(entry));
-      const last = page[page.length - 1]?.[0];
-      if (page.length < REPLAY_PAGE || last === undefined) return { found: true, messages };
-      range = ['XRANGE', key, `(${last}`, '+', 'COUNT', String(REPLAY_PAGE)];
-      page = (await this.#command(range, 'replay from')) as StreamEntry[];
+    // Without it, what the stream holds is still all newer (ids are ordered across losses).
+    const first = await this.#range(key, lastEventId, 1);
+    const found = first[0]?.[0] === lastEventId;
+    const gap = found ? undefined : await this.#missing(key, lastEventId);
+    return { gap, pages: this.#pages(key, found ? first.slice(1) : first, first.length === 2, options.pageBytes) };
+  }
+
+  /** `count` entries of the stream from `start` on, inclusive. */
+  async #range(key: string, start: string, count: number): Promise<StreamEntry[]> {
+    return (await this.#command(
+      ['XRANGE', key, start, '+', 'COUNT', String(count + 1)],
+      'replay from',
+    )) as StreamEntry[];
+  }
+
+  /**
+   * Pages of a replay, each read when the one before has been taken. Each read starts at the
+   * last entry sent, inclusive, so that a trim past it (history moving on under a slow
+   * client) shows, instead of quietly skipping what the client never got.
+   */
+  async *#pages(
+    key: string,
+    entries: StreamEntry[],
+    more: boolean,
+    pageBytes = DEFAULT_PAGE_BYTES,
+  ): AsyncGenerator<readonly BrokerMessage[]> {
+    let page: StreamEntry[] | undefined = entries;
+    let hasMore = more;
+    while (page && page.length > 0) {
+      const cursor = (page[page.length - 1] as StreamEntry)[0];
+      let messages: BrokerMessage[] | undefined = page.map(toMessage);
+      page = undefined;
+      let bytes = 0;
+      for (const message of messages) bytes += message.frame.byteLength;
+      const count = Math.max(1, Math.min(MAX_PAGE_COUNT, Math.floor(pageBytes / (bytes / messages.length))));
+      yield messages;
+      messages = undefined; // taken: only the next page is held from here
+      if (!hasMore) return;
+      const next = await this.#range(key, cursor, count);
+      if (next[0]?.[0] !== cursor) {
+        throw new SseError(
+          'REPLAY_OVERTAKEN',
+          `history of "${key}" was trimmed past ${cursor} while a client was replaying it.`,
+        );
+      }
+      hasMore = next.length === count + 1;
+      page = next.slice(1);
     }
   }
 
