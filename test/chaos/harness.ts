@@ -227,7 +227,7 @@ export interface ChaosReport {
 // ---------------------------------------------------------------------------------------
 // Processes
 
-interface RunningApp {
+export interface RunningApp {
   kind: AppKind;
   child: ChildProcess;
   port: number;
@@ -235,7 +235,7 @@ interface RunningApp {
   exit?: string;
 }
 
-function startApp(kind: AppKind, config: AppConfig, log: (line: string) => void): Promise<RunningApp> {
+export function startApp(kind: AppKind, config: AppConfig, log: (line: string) => void): Promise<RunningApp> {
   const child = spawn(
     process.execPath,
     ['--expose-gc', '--import', 'tsx', path.join(root, 'test/chaos/app.ts'), kind],
@@ -276,7 +276,7 @@ function startApp(kind: AppKind, config: AppConfig, log: (line: string) => void)
   });
 }
 
-async function stopApp(app: RunningApp): Promise<void> {
+export async function stopApp(app: RunningApp): Promise<void> {
   if (app.child.exitCode !== null || app.child.signalCode !== null) return;
   app.child.kill('SIGTERM');
   const timer = setTimeout(() => app.child.kill('SIGKILL'), 5_000);
@@ -284,7 +284,7 @@ async function stopApp(app: RunningApp): Promise<void> {
   clearTimeout(timer);
 }
 
-async function statsOf(app: RunningApp, gc: boolean): Promise<AppStats | undefined> {
+export async function statsOf(app: RunningApp, gc: boolean): Promise<AppStats | undefined> {
   try {
     const response = await fetch(`http://127.0.0.1:${app.port}/_chaos/stats${gc ? '?gc=1' : ''}`, {
       signal: AbortSignal.timeout(10_000),

@@ -255,9 +255,13 @@ export class MemoryBroker implements Broker {
     // From the newest: an app that reuses an id means its latest use.
     const index = history.findLastIndex(({ message }) => message.id === lastEventId);
     if (index >= 0) return Promise.resolve({ pages: onePage(history.slice(index + 1).map((r) => r.message)) });
-    // An id this channel gave that history no longer holds is older than all it holds.
-    if (state && this.#gave(state, lastEventId)) {
-      return Promise.resolve({ gap: 'expired', pages: onePage(history.map((r) => r.message)) });
+    // An id this channel gave that history no longer holds is older than all it holds; only
+    // when the oldest held is the very next one is nothing missing.
+    const n = state && this.#gave(state, lastEventId);
+    if (n) {
+      const pages = onePage(history.map((r) => r.message));
+      const next = history[0]?.message.id === `${state.epoch}-${n + 1}`;
+      return Promise.resolve(next ? { pages } : { gap: 'expired', pages });
     }
     return Promise.resolve({ gap: 'unknown', pages: NO_PAGES });
   }
@@ -278,11 +282,11 @@ export class MemoryBroker implements Broker {
     }
   }
 
-  /** Whether `id` is one of the ids this channel state gave (`<epoch>-<n>`, n from 1 to seq). */
-  #gave(state: ChannelState, id: string): boolean {
-    if (!id.startsWith(`${state.epoch}-`)) return false;
+  /** The `n` of `id` when it is one this channel state gave (`<epoch>-<n>`, n from 1 to seq), else 0. */
+  #gave(state: ChannelState, id: string): number {
+    if (!id.startsWith(`${state.epoch}-`)) return 0;
     const n = id.slice(state.epoch.length + 1);
-    return /^[1-9]\d{0,15}$/.test(n) && Number(n) <= state.seq;
+    return /^[1-9]\d{0,15}$/.test(n) && Number(n) <= state.seq ? Number(n) : 0;
   }
 
   #state(channel: string): ChannelState {

@@ -184,7 +184,8 @@ describe('Channel.subscribe', () => {
   it('tells a subscriber whose Last-Event-ID has expired, or is unknown, before live events', async () => {
     const news = new ChannelRegistry({ history: { size: 2 } }).channel('news');
     const expired = await news.publish('1');
-    const second = await news.publish('2');
+    await news.publish('2'); // dropped from history too: the client misses it
+    const second = await news.publish('2b');
     const third = await news.publish('3');
     const a = client({ lastEventId: expired }).read();
     const b = client({ lastEventId: 'from-another-life' }).read();
@@ -196,7 +197,7 @@ describe('Channel.subscribe', () => {
     expect(a.text()).toBe(
       `:\nevent: ${GAP_EVENT}\ndata: {"lastEventId":"${expired}","reason":"expired"}\n\n` +
         // What history still holds after the gap, then live events.
-        `id: ${second}\ndata: 2\n\nid: ${third}\ndata: 3\n\nid: ${live}\ndata: 4\n\n`,
+        `id: ${second}\ndata: 2b\n\nid: ${third}\ndata: 3\n\nid: ${live}\ndata: 4\n\n`,
     );
     expect(b.text()).toBe(
       `:\nevent: ${GAP_EVENT}\ndata: {"lastEventId":"from-another-life","reason":"unknown"}\n\nid: ${live}\ndata: 4\n\n`,
@@ -389,5 +390,98 @@ describe('ChannelRegistry', () => {
     await expect(registry.channel('room:0').publish('x')).rejects.toThrow(
       expect.objectContaining({ code: 'REGISTRY_CLOSED' }),
     );
+  });
+});
+
+describe('Replay', () => {
+  /**
+   * A broker over MemoryBroker whose replays come a message a page, counting the pages read;
+   * after `overtakeAfter` pages, history has moved on under the replay.
+   */
+  function pagedBroker(overtakeAfter = Number.POSITIVE_INFINITY) {
+    const memory = new MemoryBroker();
+    const stats = { replays: 0, pagesRead: 0 };
+    const broker: Broker = {
+      publish: (channel, event) => memory.publish(channel, event),
+      subscribe: (channel, listener) => memory.subscribe(channel, listener),
+      close: () => memory.close(),
+      async replay(channel, lastEventId) {
+        stats.replays++;
+        const { gap, pages } = await memory.replay(channel, lastEventId);
+        const messages: BrokerMessage[] = [];
+        for await (const page of pages) messages.push(...page);
+        async function* onePerPage() {
+          for (const message of messages) {
+            if (stats.pagesRead >= overtakeAfter) throw new SseError('REPLAY_OVERTAKEN', 'history moved on');
+            stats.pagesRead++;
+            yield [message];
+          }
+        }
+        return { gap, pages: onePerPage() };
+      },
+    };
+    return { broker, stats };
+  }
+
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+
+  it('reads history a page at a time, as the client takes it', async () => {
+    const { broker, stats } = pagedBroker();
+    const news = new ChannelRegistry({ broker }).channel('news');
+    const published = [];
+    for (let i = 0; i < 20; i++) published.push(await news.publish('x'.repeat(10_000)));
+    // A client that reads nothing yet, with room for about one event.
+    const c = client({ lastEventId: published[0], maxBufferedBytes: 16_384 }, 1024);
+    news.subscribe(c.stream);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stats.pagesRead).toBeLessThanOrEqual(3);
+    c.read();
+    await until(() => ids(c.text()).length === 19);
+    expect(ids(c.text())).toEqual(published.slice(1));
+    expect(stats.pagesRead).toBe(19);
+  });
+
+  it('runs at most maxConcurrentReplays at once; the others wait their turn and miss nothing', async () => {
+    const { broker, stats } = pagedBroker();
+    const news = new ChannelRegistry({ broker, maxConcurrentReplays: 1 }).channel('news');
+    const published = [];
+    for (let i = 0; i < 20; i++) published.push(await news.publish('x'.repeat(10_000)));
+    const stalled = client({ lastEventId: published[0], maxBufferedBytes: 16_384 }, 1024);
+    news.subscribe(stalled.stream);
+    const waiting = client({ lastEventId: published[0] }).read();
+    news.subscribe(waiting.stream);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stats.replays).toBe(1);
+    published.push(await news.publish('live'));
+    await flush();
+    expect(ids(waiting.text())).toEqual([]); // live events wait behind the replay
+    stalled.stream.close(); // its turn ends with it
+    await until(() => ids(waiting.text()).length === 20);
+    expect(stats.replays).toBe(2);
+    expect(ids(waiting.text())).toEqual(published.slice(1));
+  });
+
+  it('sends a client overtaken by history away to resume, and reports nothing', async () => {
+    const { broker } = pagedBroker(2);
+    const onError = vi.fn();
+    const news = new ChannelRegistry({ broker, onError }).channel('news');
+    const published = [];
+    for (let i = 0; i < 5; i++) published.push(await news.publish(String(i)));
+    const c = client({ lastEventId: published[0] }).read();
+    news.subscribe(c.stream);
+    await until(() => c.stream.closed);
+    expect(ids(c.text())).toEqual(published.slice(1, 3));
+    expect(c.text()).toMatch(/retry: \d+\n$/);
+    expect(onError).not.toHaveBeenCalled();
+  });
+
+  it('refuses a maxConcurrentReplays that is not one', () => {
+    for (const maxConcurrentReplays of [0, 1.5, Number.NaN]) {
+      expect(() => new ChannelRegistry({ maxConcurrentReplays })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION' }),
+      );
+    }
   });
 });
