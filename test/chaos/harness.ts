@@ -227,7 +227,7 @@ export interface ChaosReport {
 // ---------------------------------------------------------------------------------------
 // Processes
 
-interface RunningApp {
+export interface RunningApp {
   kind: AppKind;
   child: ChildProcess;
   port: number;
@@ -235,7 +235,7 @@ interface RunningApp {
   exit?: string;
 }
 
-function startApp(kind: AppKind, config: AppConfig, log: (line: string) => void): Promise<RunningApp> {
+export function startApp(kind: AppKind, config: AppConfig, log: (line: string) => void): Promise<RunningApp> {
   const child = spawn(
     process.execPath,
     ['--expose-gc', '--import', 'tsx', path.join(root, 'test/chaos/app.ts'), kind],
@@ -276,7 +276,7 @@ function startApp(kind: AppKind, config: AppConfig, log: (line: string) => void)
   });
 }
 
-async function stopApp(app: RunningApp): Promise<void> {
+export async function stopApp(app: RunningApp): Promise<void> {
   if (app.child.exitCode !== null || app.child.signalCode !== null) return;
   app.child.kill('SIGTERM');
   const timer = setTimeout(() => app.child.kill('SIGKILL'), 5_000);
@@ -929,7 +929,7 @@ function shorten(ids: string[]): string {
 
 const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : `${(bytes / 1024 / 1024).toFixed(1)}`);
 
-function table(header: string[], rows: (string | number)[][]): string {
+export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((row) => row.map(String))];
   const widths = header.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
   const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i] as number)).join(' | ')} |`;
