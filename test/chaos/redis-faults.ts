@@ -67,8 +67,13 @@ export interface FaultOptions {
   channels: number;
   /** Clients on each channel of each app. */
   clientsPerApp: number;
-  /** Publishes per second on each channel, each through the next app, and their padding. */
+  /**
+   * Requests per second on each channel, each through the next app, with `burst` publishes
+   * each (sent at once, so several land in one millisecond: what it takes for a stream
+   * recreated after a loss to hand out an id again), and their padding.
+   */
   rate: number;
+  burst: number;
   eventBytes: number;
   /** Padding in the eviction scenario: enough to fill `maxmemory` within `evictionMs`. */
   evictionEventBytes: number;
@@ -96,6 +101,7 @@ export const SHORT_FAULTS: FaultOptions = {
   channels: 2,
   clientsPerApp: 2,
   rate: 20,
+  burst: 3,
   eventBytes: 64,
   evictionEventBytes: 16 * 1024,
   beforeMs: 700,
@@ -118,7 +124,7 @@ export const LONG_FAULTS: FaultOptions = {
   apps: ['express', 'koa', 'hono'],
   channels: 3,
   clientsPerApp: 5,
-  rate: 50,
+  rate: 20,
   beforeMs: 5_000,
   afterMs: 5_000,
   catchUpMs: 30_000,
@@ -210,15 +216,15 @@ async function readTruth(port: number, channels: string[]): Promise<Map<string, 
   return truth;
 }
 
-async function publishVia(app: RunningApp, channel: string, item: PublishItem, timeoutMs: number) {
+async function publishVia(app: RunningApp, channel: string, items: PublishItem[], timeoutMs: number) {
   try {
     const response = await fetch(`http://127.0.0.1:${app.port}/_chaos/publish`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ channel, items: [item] }),
+      body: JSON.stringify({ channel, items }),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    return ((await response.json()) as PublishResult[])[0];
+    return (await response.json()) as PublishResult[];
   } catch {
     return undefined;
   }
@@ -361,7 +367,8 @@ export async function runFaultScenario(
     // Clients resume after an epoch event, so every event of the run is theirs.
     const epochs = new Map<string, string>();
     for (const channel of channels) {
-      const result = await publishVia(apps[0] as RunningApp, channel, { tag: `${channel}#0`, pad: 0 }, 5_000);
+      const [result] =
+        (await publishVia(apps[0] as RunningApp, channel, [{ tag: `${channel}#0`, pad: 0 }], 5_000)) ?? [];
       if (!result || !('id' in result)) throw new Error(`no epoch on ${channel}: ${JSON.stringify(result)}`);
       epochs.set(channel, result.id);
     }
@@ -382,24 +389,28 @@ export async function runFaultScenario(
     const inFlight = new Set<Promise<void>>();
     let seq = 0;
     let turn = 0;
-    const publishOne = (channel: string) => {
+    const publishBurst = (channel: string) => {
       const app = apps[turn++ % apps.length] as RunningApp;
-      const record: PublishRecord = { channel, seq: ++seq, tag: `${channel}#${seq}` };
-      records.push(record);
+      const burst = Array.from({ length: options.burst }, (): PublishRecord => {
+        seq++;
+        return { channel, seq, tag: `${channel}#${seq}` };
+      });
+      records.push(...burst);
+      const items = burst.map(({ tag }) => ({ tag, pad: eventBytes }));
       const sentAt = clock();
-      const done = publishVia(app, channel, { tag: record.tag, pad: eventBytes }, options.publishGiveUpMs).then(
-        (result) => {
-          if (!result) return;
+      const done = publishVia(app, channel, items, options.publishGiveUpMs).then((results) => {
+        for (const [i, result] of (results ?? []).entries()) {
+          const record = burst[i] as PublishRecord;
           record.settleMs = clock() - sentAt;
           if ('id' in result) record.id = result.id;
           else record.code = result.code ?? 'none';
-        },
-      );
+        }
+      });
       inFlight.add(done);
       void done.finally(() => inFlight.delete(done));
     };
     const publisher = setInterval(() => {
-      for (const channel of channels) publishOne(channel);
+      for (const channel of channels) publishBurst(channel);
     }, 1_000 / options.rate);
 
     await sleep(options.beforeMs);
@@ -527,6 +538,14 @@ function blackholeNotice(clients: ChaosClient[], at: number, liftedAt: number, f
   return slowest;
 }
 
+/** `15 (3 expired, 12 unknown)`: a long run has too many gaps to list. */
+function gapsByReason(reasons: string[]): string {
+  if (reasons.length === 0) return '0';
+  const counts = new Map<string, number>();
+  for (const reason of reasons) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+  return `${reasons.length} (${[...counts].map(([reason, count]) => `${count} ${reason}`).join(', ')})`;
+}
+
 export function formatFaultReport(report: FaultReport): string {
   const { publishes } = report;
   const rejected = Object.entries(publishes.rejected).map(([code, count]) => `${count} ${code}`);
@@ -556,7 +575,7 @@ export function formatFaultReport(report: FaultReport): string {
         row.channel,
         row.acknowledged,
         row.received,
-        row.gaps.length === 0 ? 0 : `${row.gaps.length} (${row.gaps.join(', ')})`,
+        gapsByReason(row.gaps),
         row.duplicates,
         row.inRedisNotSent,
         row.lostQuietly,
