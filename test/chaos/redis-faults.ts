@@ -104,13 +104,13 @@ export const SHORT_FAULTS: FaultOptions = {
   burst: 3,
   eventBytes: 64,
   evictionEventBytes: 16 * 1024,
-  beforeMs: 700,
-  afterMs: 700,
+  beforeMs: 500,
+  afterMs: 500,
   catchUpMs: 5_000,
   evictionMs: 2_500,
   restartDownMs: 300,
   pauseMs: 5_000,
-  blackholeMs: EXPECTED.noticeMs + 1_000,
+  blackholeMs: EXPECTED.noticeMs + 500,
   publishGiveUpMs: 10_000,
   history: 20_000,
   retry: 250,
@@ -287,6 +287,49 @@ function evaluateClient(
   };
 }
 
+/** Ids acknowledged for two payloads. Stream ids are per stream: the same id on two channels is no reuse. */
+function idReuse(acked: Acknowledged[]): string[] {
+  const failures: string[] = [];
+  const payloadOf = new Map<string, string>();
+  for (const { channel, id, tag } of acked) {
+    const key = `${channel} ${id}`;
+    const earlier = payloadOf.get(key);
+    if (earlier !== undefined && earlier !== tag)
+      failures.push(`id ${id} on ${channel} acknowledged for ${earlier} and ${tag}`);
+    payloadOf.set(key, tag);
+  }
+  return failures;
+}
+
+function publishFigures(records: PublishRecord[], boundMs: number): FaultReport['publishes'] {
+  const settled = records.map((record) => record.settleMs ?? Number.POSITIVE_INFINITY);
+  const rejected: Record<string, number> = {};
+  for (const { code } of records) if (code) rejected[code] = (rejected[code] ?? 0) + 1;
+  return {
+    attempted: records.length,
+    acknowledged: records.filter((record) => record.id !== undefined).length,
+    rejected,
+    unanswered: records.filter((record) => record.settleMs === undefined).length,
+    maxSettleMs: Math.max(0, ...settled),
+    overBound: settled.filter((ms) => ms > boundMs).length,
+  };
+}
+
+/** Every publish settles in time, and a rejection says the broker is unavailable, nothing else. */
+function publishFailures(publishes: FaultReport['publishes'], boundMs: number, giveUpMs: number): string[] {
+  const failures: string[] = [];
+  if (publishes.overBound > 0) {
+    failures.push(
+      `${publishes.overBound} publishes took over ${boundMs} ms to settle (${publishes.unanswered} unanswered after ${giveUpMs} ms)`,
+    );
+  }
+  for (const [code, count] of Object.entries(publishes.rejected)) {
+    if (code !== 'BROKER_UNAVAILABLE')
+      failures.push(`${count} publishes rejected with ${code}, not BROKER_UNAVAILABLE`);
+  }
+  return failures;
+}
+
 interface FaultContext {
   redis: RedisServer;
   proxies: RedisFaultProxy[];
@@ -315,6 +358,54 @@ const FAULTS: Record<Scenario, (context: FaultContext) => Promise<unknown>> = {
     proxy.lift();
   },
 };
+
+/**
+ * Publishes a burst on each channel `rate` times a second, each burst through the next app, and
+ * records what became of each publish. `stop()` resolves once every publish has settled or been
+ * given up on.
+ */
+function startPublisher(
+  apps: RunningApp[],
+  channels: string[],
+  eventBytes: number,
+  options: FaultOptions,
+  clock: () => number,
+): { stop(): Promise<PublishRecord[]> } {
+  const records: PublishRecord[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let seq = 0;
+  let turn = 0;
+  const publishBurst = (channel: string) => {
+    const app = apps[turn++ % apps.length] as RunningApp;
+    const burst = Array.from({ length: options.burst }, (): PublishRecord => {
+      seq++;
+      return { channel, seq, tag: `${channel}#${seq}` };
+    });
+    records.push(...burst);
+    const items = burst.map(({ tag }) => ({ tag, pad: eventBytes }));
+    const sentAt = clock();
+    const done = publishVia(app, channel, items, options.publishGiveUpMs).then((results) => {
+      for (const [i, result] of (results ?? []).entries()) {
+        const record = burst[i] as PublishRecord;
+        record.settleMs = clock() - sentAt;
+        if ('id' in result) record.id = result.id;
+        else record.code = result.code ?? 'none';
+      }
+    });
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
+  };
+  const timer = setInterval(() => {
+    for (const channel of channels) publishBurst(channel);
+  }, 1_000 / options.rate);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await Promise.all(inFlight);
+      return records;
+    },
+  };
+}
 
 export async function runFaultScenario(
   scenario: Scenario,
@@ -385,33 +476,7 @@ export async function runFaultScenario(
     const deadline = clock() + 10_000;
     while (clients.some((client) => client.connections[0]?.status !== 200) && clock() < deadline) await sleep(20);
 
-    const records: PublishRecord[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let seq = 0;
-    let turn = 0;
-    const publishBurst = (channel: string) => {
-      const app = apps[turn++ % apps.length] as RunningApp;
-      const burst = Array.from({ length: options.burst }, (): PublishRecord => {
-        seq++;
-        return { channel, seq, tag: `${channel}#${seq}` };
-      });
-      records.push(...burst);
-      const items = burst.map(({ tag }) => ({ tag, pad: eventBytes }));
-      const sentAt = clock();
-      const done = publishVia(app, channel, items, options.publishGiveUpMs).then((results) => {
-        for (const [i, result] of (results ?? []).entries()) {
-          const record = burst[i] as PublishRecord;
-          record.settleMs = clock() - sentAt;
-          if ('id' in result) record.id = result.id;
-          else record.code = result.code ?? 'none';
-        }
-      });
-      inFlight.add(done);
-      void done.finally(() => inFlight.delete(done));
-    };
-    const publisher = setInterval(() => {
-      for (const channel of channels) publishBurst(channel);
-    }, 1_000 / options.rate);
+    const publisher = startPublisher(apps, channels, eventBytes, options, clock);
 
     await sleep(options.beforeMs);
     const faultAt = clock();
@@ -419,8 +484,7 @@ export async function runFaultScenario(
     await FAULTS[scenario]({ redis, proxies, options });
     const recoveredAt = clock();
     await sleep(options.afterMs);
-    clearInterval(publisher);
-    await Promise.all(inFlight);
+    const records = await publisher.stop();
 
     const acked = records.filter((record): record is Acknowledged => record.id !== undefined);
     const lastAcked = new Map(acked.map((record) => [record.channel, record.seq]));
@@ -430,15 +494,7 @@ export async function runFaultScenario(
     while (!clients.every(caughtUp) && clock() < catchUpEnd) await sleep(50);
     const truth = await readTruth(redis.port, channels);
 
-    // Stream ids are per stream: the same id on two channels is no reuse.
-    const payloadOf = new Map<string, string>();
-    for (const { channel, id, tag } of acked) {
-      const key = `${channel} ${id}`;
-      const earlier = payloadOf.get(key);
-      if (earlier !== undefined && earlier !== tag)
-        failures.push(`id ${id} on ${channel} acknowledged for ${earlier} and ${tag}`);
-      payloadOf.set(key, tag);
-    }
+    failures.push(...idReuse(acked));
 
     const rows = clients.map((client): ClientRow => {
       const figures = evaluateClient(
@@ -464,26 +520,8 @@ export async function runFaultScenario(
       if (row.failed) failures.push(`${name}: ${row.failed}`);
     }
 
-    const settled = records.map((record) => record.settleMs ?? Number.POSITIVE_INFINITY);
-    const rejected: Record<string, number> = {};
-    for (const { code } of records) if (code) rejected[code] = (rejected[code] ?? 0) + 1;
-    const publishes = {
-      attempted: records.length,
-      acknowledged: acked.length,
-      rejected,
-      unanswered: records.filter((record) => record.settleMs === undefined).length,
-      maxSettleMs: Math.max(0, ...settled),
-      overBound: settled.filter((ms) => ms > expected.publishSettleMs).length,
-    };
-    if (publishes.overBound > 0) {
-      failures.push(
-        `${publishes.overBound} publishes took over ${expected.publishSettleMs} ms to settle (${publishes.unanswered} unanswered after ${options.publishGiveUpMs} ms)`,
-      );
-    }
-    for (const [code, count] of Object.entries(rejected)) {
-      if (code !== 'BROKER_UNAVAILABLE')
-        failures.push(`${count} publishes rejected with ${code}, not BROKER_UNAVAILABLE`);
-    }
+    const publishes = publishFigures(records, expected.publishSettleMs);
+    failures.push(...publishFailures(publishes, expected.publishSettleMs, options.publishGiveUpMs));
     for (const channel of channels) {
       if (!acked.some((record) => record.channel === channel)) failures.push(`no publish acknowledged on ${channel}`);
     }
