@@ -30,6 +30,11 @@ export interface AppConfig {
   retry: number;
   heartbeat: number;
   maxBufferedBytes: number;
+  /**
+   * More RedisBroker options, passed on as they are: the fault probes pass options (such as
+   * `commandTimeout`) that the broker's types on this branch may not have yet.
+   */
+  broker?: Record<string, unknown>;
 }
 
 export interface PublishItem {
@@ -110,7 +115,7 @@ process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
 process.on('uncaughtException', (error) => logError('uncaughtException', error));
 process.on('unhandledRejection', (error) => logError('unhandledRejection', error));
 
-const broker = new RedisBroker({ url: config.redisUrl, history: { size: config.history } });
+const broker = new RedisBroker({ ...config.broker, url: config.redisUrl, history: { size: config.history } });
 await broker.ready;
 const registry = new ChannelRegistry({
   broker,

@@ -60,7 +60,8 @@ export class ChaosClient {
   readonly received: ReceivedEvent[] = [];
   /** Events whose data did not match their tag (a frame mangled on the way). */
   readonly corrupt: { id: string; data: string }[] = [];
-  readonly gaps: string[] = [];
+  /** `ssekit-gap` events: their data, and how many events came before each (what it follows). */
+  readonly gaps: { data: string; after: number }[] = [];
   readonly connections: ConnectionLog[] = [];
   /** Set when EventSource gave up for good (a status other than 200, a wrong content type). */
   failed: string | undefined;
@@ -77,7 +78,9 @@ export class ChaosClient {
     const url = `http://127.0.0.1:${options.port}/events/${encodeURIComponent(options.channel)}?lastEventId=${encodeURIComponent(options.epoch)}`;
     this.#source = new EventSource(url, { fetch: this.#fetch });
     this.#source.onmessage = (event) => this.#onEvent(event.lastEventId, event.data);
-    this.#source.addEventListener('ssekit-gap', (event) => this.gaps.push(event.data));
+    this.#source.addEventListener('ssekit-gap', (event) =>
+      this.gaps.push({ data: event.data, after: this.received.length }),
+    );
     this.#source.onerror = (event) => {
       if (this.#source.readyState === EventSource.CLOSED && !this.#closing) {
         this.failed = `EventSource gave up: ${event.message ?? 'error'} (code ${event.code ?? '-'})`;

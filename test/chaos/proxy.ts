@@ -13,7 +13,8 @@
 //   (`resetAndDestroy()`), often after forwarding only a random part of a chunk, so frames
 //   are split.
 // A Redis proxy sits between one app instance and Redis: it stalls a connection (both
-// directions held) and cuts it (FIN or RST).
+// directions held) and cuts it (FIN or RST). Its `blackhole()` holds every connection, new ones
+// too, until `lift()`: a network that drops every packet without closing anything.
 import net from 'node:net';
 import { createRandom, type Random } from './random.js';
 
@@ -576,14 +577,26 @@ export interface RedisProxyOptions {
   weights?: Partial<Record<RedisFault, number>>;
 }
 
+export interface RedisFaultProxy extends FaultProxy {
+  readonly log: FaultEntry[];
+  /**
+   * Stops forwarding on every connection, new ones included, and closes nothing: what a
+   * network that drops every packet does. TCP retransmits such packets, so what was held goes
+   * on at `lift()`, unless its connection closed meanwhile.
+   */
+  blackhole(): void;
+  lift(): void;
+}
+
 /** A proxy between one app instance and Redis that stalls and cuts its connections. */
-export async function createRedisProxy(options: RedisProxyOptions): Promise<FaultProxy & { log: FaultEntry[] }> {
+export async function createRedisProxy(options: RedisProxyOptions): Promise<RedisFaultProxy> {
   const { name, target, seed, clock, meanGapMs, stallMs = [200, 2500] } = options;
   const weights: Record<RedisFault, number> = { stall: 3, 'cut-fin': 1, 'cut-rst': 1, ...options.weights };
   const counts = emptyCounts(REDIS_FAULTS);
   const log: FaultEntry[] = [];
   const state: ProxyState<RedisConnection> = { armed: false, calm: false, live: new Set() };
   let opened = 0;
+  let blackholed = false;
 
   class RedisConnection {
     readonly #n: number;
@@ -615,7 +628,7 @@ export async function createRedisProxy(options: RedisProxyOptions): Promise<Faul
 
     #forward(from: net.Socket, to: net.Socket): void {
       from.on('data', (chunk: Buffer) => {
-        if (this.#stalled) this.#held.push([to, chunk]);
+        if (this.#stalled || blackholed) this.#held.push([to, chunk]);
         else to.write(chunk);
       });
     }
@@ -637,15 +650,17 @@ export async function createRedisProxy(options: RedisProxyOptions): Promise<Faul
           this.#stalled = true;
           this.#timer = setTimeout(() => {
             this.#timer = undefined;
-            this.#release();
+            this.#stalled = false;
+            this.release();
             this.arm();
           }, entry.ms);
         } else this.#cut(kind === 'cut-fin' ? 'fin' : 'rst');
       }, random.exponential(meanGapMs));
     }
 
-    #release(): void {
-      this.#stalled = false;
+    /** Forwards what was held, unless a stall or the blackhole still holds it. */
+    release(): void {
+      if (this.#stalled || blackholed) return;
       const held = this.#held;
       this.#held = [];
       for (const [to, chunk] of held) if (!to.destroyed) to.write(chunk);
@@ -666,7 +681,9 @@ export async function createRedisProxy(options: RedisProxyOptions): Promise<Faul
     calm(): void {
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      if (this.#stalled) this.#release();
+      if (!this.#stalled) return;
+      this.#stalled = false;
+      this.release();
     }
 
     destroy(): void {
@@ -684,5 +701,12 @@ export async function createRedisProxy(options: RedisProxyOptions): Promise<Faul
     log,
     connections: new Map(),
     ...(await serveConnections(state, (socket) => new RedisConnection(socket))),
+    blackhole() {
+      blackholed = true;
+    },
+    lift() {
+      blackholed = false;
+      for (const connection of state.live) connection.release();
+    },
   };
 }

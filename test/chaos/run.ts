@@ -3,10 +3,21 @@
  * `pnpm chaos -- --clients 300 --publish-seconds 30 --seed 42` (or CHAOS_SEED=42).
  * `--short` starts from the test suite's settings instead. Prints the figures and exits
  * non-zero on any failure; the full report goes to test-output/chaos/long-<seed>.json.
+ *
+ * `pnpm chaos -- --run faults` runs the Redis fault probes instead (redis-faults.ts), all of
+ * them or those named with `--scenario`, long or (`--short`) as in the suite.
  */
 import { parseArgs } from 'node:util';
 import { type ChaosOptions, formatReport, LONG, runChaos, SHORT } from './harness.js';
 import { chooseSeed } from './random.js';
+import {
+  formatFaultReport,
+  LONG_FAULTS,
+  runFaultScenario,
+  SCENARIOS,
+  type Scenario,
+  SHORT_FAULTS,
+} from './redis-faults.js';
 
 // `pnpm chaos -- --seed 42` passes the `--` on.
 const args = process.argv.slice(2);
@@ -14,6 +25,8 @@ const { values } = parseArgs({
   args: args[0] === '--' ? args.slice(1) : args,
   options: {
     short: { type: 'boolean', default: false },
+    run: { type: 'string', default: 'chaos' },
+    scenario: { type: 'string', multiple: true },
     seed: { type: 'string' },
     clients: { type: 'string' },
     'bulk-clients': { type: 'string' },
@@ -26,6 +39,24 @@ const { values } = parseArgs({
     'redis-gap-ms': { type: 'string' },
   },
 });
+
+if (values.run === 'faults') {
+  const scenarios = (values.scenario ?? SCENARIOS) as Scenario[];
+  const unknown = scenarios.filter((name) => !SCENARIOS.includes(name));
+  if (unknown.length > 0) throw new Error(`--scenario ${unknown.join(', ')}: not one of ${SCENARIOS.join(', ')}`);
+  let failed = 0;
+  for (const scenario of scenarios) {
+    const report = await runFaultScenario(scenario, values.short ? SHORT_FAULTS : LONG_FAULTS, (line) =>
+      console.log(`[faults] ${line}`),
+    );
+    console.log(`${formatFaultReport(report)}\n`);
+    if (report.failures.length > 0) failed++;
+  }
+  console.log(`${scenarios.length - failed} of ${scenarios.length} scenarios passed`);
+  process.exit(failed === 0 ? 0 : 1);
+} else if (values.run !== 'chaos') {
+  throw new Error(`--run ${values.run}: chaos or faults`);
+}
 
 const number = (value: string | undefined, name: string): number | undefined => {
   if (value === undefined) return undefined;
