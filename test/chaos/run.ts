@@ -6,6 +6,8 @@
  *
  * `pnpm chaos -- --run faults` runs the Redis fault probes instead (redis-faults.ts), all of
  * them or those named with `--scenario`, long or (`--short`) as in the suite.
+ * `pnpm chaos -- --run replay` measures what stalled replays of a long Redis history cost the
+ * server (replay-memory.ts): 1,000 events of 100 KB, 1 then 50 clients that never read.
  */
 import { parseArgs } from 'node:util';
 import { type ChaosOptions, formatReport, LONG, runChaos, SHORT } from './harness.js';
@@ -18,6 +20,7 @@ import {
   type Scenario,
   SHORT_FAULTS,
 } from './redis-faults.js';
+import { measureReplayMemory } from './replay-memory.js';
 
 // `pnpm chaos -- --seed 42` passes the `--` on.
 const args = process.argv.slice(2);
@@ -54,8 +57,19 @@ if (values.run === 'faults') {
   }
   console.log(`${scenarios.length - failed} of ${scenarios.length} scenarios passed`);
   process.exit(failed === 0 ? 0 : 1);
+} else if (values.run === 'replay') {
+  const report = await measureReplayMemory({
+    events: 1000,
+    eventBytes: 100_000,
+    stalled: [1, 50],
+    holdMs: 5_000,
+    log: (line) => console.log(`[replay-memory] ${line}`),
+  });
+  // A replay may hold its buffer bound, a page and an event; 4 MB each leaves the allocator room.
+  const over = report.figures.filter((figure) => figure.peakRssGrowth > figure.stalled * 4e6 + 20e6);
+  process.exit(over.length === 0 ? 0 : 1);
 } else if (values.run !== 'chaos') {
-  throw new Error(`--run ${values.run}: chaos or faults`);
+  throw new Error(`--run ${values.run}: chaos, faults or replay`);
 }
 
 const number = (value: string | undefined, name: string): number | undefined => {
