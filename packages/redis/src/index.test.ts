@@ -166,6 +166,16 @@ describe('RedisBroker', () => {
     await withPassword.close();
   });
 
+  it('names the server without any credential: password, username, or either in the query', async () => {
+    const url = 'redis://alice:secret@127.0.0.1:1/0?password=hunter2&username=bob&db=0';
+    const unreachable = new RedisBroker({ url });
+    const error = (await unreachable.ready.catch((caught: unknown) => caught)) as Error;
+    expect(error.message).toContain('127.0.0.1:1');
+    expect(error.message).toContain('db=0');
+    for (const secret of ['alice', 'secret', 'hunter2', 'bob']) expect(error.message).not.toContain(secret);
+    await unreachable.close();
+  });
+
   it("works over the app's own client, even one that speaks RESP2, and leaves it open", async () => {
     const client = createClient({ url: redis.url, RESP: 2, disableOfflineQueue: true });
     client.on('error', () => {});

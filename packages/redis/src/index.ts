@@ -99,14 +99,25 @@ function toMessage([id, fields]: StreamEntry): BrokerMessage {
   return createBrokerMessage(id, event, data);
 }
 
-/** A Redis URL fit for an error message: without its password. */
-function withoutPassword(url: string): string {
+/** Query parameters that some clients and hosting providers read credentials from. */
+const CREDENTIAL_PARAMS = ['password', 'username', 'user', 'pass'];
+
+/**
+ * A Redis URL fit for an error message or a log: the username and password masked, in the
+ * authority and in the query alike. A URL that does not parse is left out altogether, since
+ * there is no telling where its secrets are.
+ */
+function withoutCredentials(url: string): string {
   try {
     const parsed = new URL(url);
+    if (parsed.username) parsed.username = '***';
     if (parsed.password) parsed.password = '***';
+    for (const name of CREDENTIAL_PARAMS) {
+      if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
+    }
     return parsed.toString();
   } catch {
-    return url;
+    return 'the configured server (its URL does not parse)';
   }
 }
 
@@ -189,10 +200,11 @@ export class RedisBroker implements Broker {
     if (options.client) {
       this.#commands = options.client;
       this.#ownsCommands = false;
-      this.#server = withoutPassword(options.client.options?.url ?? 'the given client');
+      const url = options.client.options?.url;
+      this.#server = url === undefined ? 'the given client' : withoutCredentials(url);
     } else {
       const url = options.url ?? 'redis://127.0.0.1:6379';
-      this.#server = withoutPassword(url);
+      this.#server = withoutCredentials(url);
       this.#commands = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy } });
       this.#ownsCommands = true;
     }
