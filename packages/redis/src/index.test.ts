@@ -1,8 +1,8 @@
-import { createClient } from '@redis/client';
+import { createClient, RESP_TYPES } from '@redis/client';
 import { type BrokerMessage, ChannelRegistry, createWebSink, GAP_EVENT, SseError, SseStream } from '@ssekit/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RedisServer, startRedis } from '../test/redis-server.js';
-import { RedisBroker } from './index.js';
+import { RedisBroker, type RedisBrokerClient } from './index.js';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -174,6 +174,46 @@ describe('RedisBroker', () => {
     expect(error.message).toContain('db=0');
     for (const secret of ['alice', 'secret', 'hunter2', 'bob']) expect(error.message).not.toContain(secret);
     await unreachable.close();
+  });
+
+  it('refuses a channel name with a lone surrogate, which Redis would store under another name', async () => {
+    const target = await broker();
+    for (const name of ['user:\ud800', 'user:\udfff!']) {
+      await expect(target.publish(name, { data: 'x' })).rejects.toMatchObject({ code: 'INVALID_CHANNEL' });
+      await expect(target.subscribe(name, () => {})).rejects.toMatchObject({ code: 'INVALID_CHANNEL' });
+    }
+    // U+FFFD itself is a fine name, and its own channel.
+    const replacement = await listen(target, 'user:\ufffd');
+    await target.publish('user:\ufffd', { data: 'own' });
+    expect(texts(await replacement.received(1))).toEqual(['own']);
+    expect(() => new RedisBroker({ url: redis.url, prefix: 'app\ud800:' })).toThrow(SseError);
+  });
+
+  it("reads replies in its own shapes, whatever types the app's client maps them to, and never spins", async () => {
+    const client = createClient({
+      url: redis.url,
+      disableOfflineQueue: true,
+      commandOptions: { typeMapping: { [RESP_TYPES.MAP]: Map } },
+    });
+    client.on('error', () => {});
+    await client.connect();
+    // Its type says so (a cast, as a JavaScript app would not need), not how the broker reads.
+    const target = await broker({ client: client as unknown as RedisBrokerClient });
+    const channel = freshChannel();
+    const feed = await listen(target, channel);
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    const xreads = async () =>
+      Number(/cmdstat_xread:calls=(\d+)/.exec(String(await admin.sendCommand(['INFO', 'commandstats'])))?.[1] ?? 0);
+    const before = await xreads();
+    await target.publish(channel, { data: 'mapped' });
+    expect(texts(await feed.received(1))).toEqual(['mapped']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // One read that returned the event, one that blocks, and a few for good measure: not thousands.
+    expect((await xreads()) - before).toBeLessThan(10);
+    admin.destroy();
+    await target.close();
+    client.destroy();
   });
 
   it("works over the app's own client, even one that speaks RESP2, and leaves it open", async () => {

@@ -37,7 +37,11 @@ export interface RedisBrokerOptions {
    * (`MAXLEN ~` / `MINID ~`): Redis may keep a few more.
    */
   history?: HistoryOptions;
-  /** Prefix of the Redis keys, one stream per channel. Default `ssekit:`. */
+  /**
+   * Prefix of the Redis keys, one stream per channel (`prefix + name`). Default `ssekit:`.
+   * Any well-formed string: with channel names well-formed too, the key's UTF-8 bytes tell the
+   * name back, so no two channels share a stream.
+   */
   prefix?: string;
 }
 
@@ -61,6 +65,15 @@ const MAX_PAGE_COUNT = 1_000;
 const DEFAULT_PAGE_BYTES = 256 * 1024;
 // Canonical, as Redis writes them (no leading zeros), so that ids compare as text.
 const STREAM_ID = /^(0|[1-9]\d{0,18})-(0|[1-9]\d{0,18})$/;
+
+/** A lone surrogate has no UTF-8 form: Redis would get U+FFFD, the key of another name. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Replies as the broker reads them (maps as RESP2 lists or plain objects, strings as strings),
+ * whatever `typeMapping` the app gave its client or the duplicate inherits from it.
+ */
+const DEFAULT_TYPES = { typeMapping: {} };
 
 /** Compares two whole numbers written without leading zeros, of any size. */
 const compareDigits = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
@@ -191,6 +204,12 @@ export class RedisBroker implements Broker {
       );
     }
     this.#prefix = options.prefix ?? 'ssekit:';
+    if (LONE_SURROGATE.test(this.#prefix)) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `prefix ${JSON.stringify(this.#prefix)} has a lone surrogate, which Redis cannot store.`,
+      );
+    }
     this.#trim = ['MAXLEN', '~', String(size)];
     this.#maxAge = maxAge;
     let connected = false;
@@ -249,6 +268,7 @@ export class RedisBroker implements Broker {
         `RedisBroker assigns event ids (Redis stream ids, one order for every instance); publish without an id (got "${event.id}").`,
       );
     }
+    checkChannelName(channel);
     await this.ready;
     const key = this.#prefix + channel;
     const fields = event.event === undefined ? ['d', event.data] : ['e', event.event, 'd', event.data];
@@ -256,7 +276,9 @@ export class RedisBroker implements Broker {
     if (this.#maxAge !== undefined) {
       // The event is stored: a failed trim must not report it refused (the next one trims).
       // Ages are by this instance's clock, which stream ids (Redis's clock) should be close to.
-      this.#commands.sendCommand(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)]).catch(() => {});
+      this.#commands
+        .sendCommand(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)], DEFAULT_TYPES)
+        .catch(() => {});
     }
     return id;
   }
@@ -266,6 +288,7 @@ export class RedisBroker implements Broker {
     listener: (message: BrokerMessage) => void,
     onLost?: () => void,
   ): Promise<() => void> {
+    checkChannelName(channel);
     await this.ready;
     if (this.#closed) return () => {};
     let feed = this.#feeds.get(channel);
@@ -390,7 +413,7 @@ export class RedisBroker implements Broker {
   /** Sends a command on the command connection; a failure names the server and what was tried. */
   async #command(args: string[], what: string): Promise<unknown> {
     try {
-      return await this.#commands.sendCommand(args);
+      return await this.#commands.sendCommand(args, DEFAULT_TYPES);
     } catch (cause) {
       if (String(cause).includes('no such key')) throw cause;
       throw new SseError('BROKER_UNAVAILABLE', `could not ${what} Redis at ${this.#server}.`, { cause });
@@ -408,7 +431,7 @@ export class RedisBroker implements Broker {
 
   // Loss detection counts entries (`entries-added`, Redis 7): older servers cannot tell a gap.
   async #checkVersion(): Promise<void> {
-    const info = String(await this.#commands.sendCommand(['INFO', 'server']));
+    const info = String(await this.#commands.sendCommand(['INFO', 'server'], DEFAULT_TYPES));
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1]);
     if (major < 7) {
       throw new SseError('BROKER_UNAVAILABLE', `RedisBroker needs Redis 7 or newer; ${this.#server} runs ${major}.`);
@@ -429,7 +452,7 @@ export class RedisBroker implements Broker {
       const reading = this.#readingGeneration;
       if (reading === undefined || reading === this.#generation || this.#readerId === undefined) return;
       try {
-        await this.#commands.sendCommand(['CLIENT', 'UNBLOCK', String(this.#readerId)]);
+        await this.#commands.sendCommand(['CLIENT', 'UNBLOCK', String(this.#readerId)], DEFAULT_TYPES);
       } catch {
         return; // Redis is away; the read fails by itself.
       }
@@ -448,23 +471,26 @@ export class RedisBroker implements Broker {
         continue;
       }
       try {
-        this.#readerId ??= Number(await this.#reader.sendCommand(['CLIENT', 'ID']));
+        this.#readerId ??= Number(await this.#reader.sendCommand(['CLIENT', 'ID'], DEFAULT_TYPES));
         if (this.#checkForLoss) await this.#settleLosses();
         const feeds = [...this.#feeds.values()];
         this.#readingGeneration = this.#generation;
-        const reply = await this.#reader.sendCommand([
-          'XREAD',
-          'COUNT',
-          String(READ_COUNT),
-          'BLOCK',
-          String(BLOCK_MS),
-          'STREAMS',
-          ...feeds.map((feed) => feed.key),
-          ...feeds.map((feed) => feed.cursor),
-        ]);
+        const reply = await this.#reader.sendCommand(
+          [
+            'XREAD',
+            'COUNT',
+            String(READ_COUNT),
+            'BLOCK',
+            String(BLOCK_MS),
+            'STREAMS',
+            ...feeds.map((feed) => feed.key),
+            ...feeds.map((feed) => feed.cursor),
+          ],
+          DEFAULT_TYPES,
+        );
         this.#readingGeneration = undefined;
-        failures = 0;
         if (reply) await this.#deliver(feeds, readReply(reply));
+        failures = 0;
       } catch {
         this.#readingGeneration = undefined;
         if (this.#closed) return;
@@ -476,6 +502,12 @@ export class RedisBroker implements Broker {
   }
 
   async #deliver(feeds: ChannelFeed[], reply: Record<string, StreamEntry[]>): Promise<void> {
+    // A batch for a key that was not asked for (a key that did not survive the trip as UTF-8,
+    // a reply of an unexpected shape) moves no cursor: reading again at once would get the same
+    // batch, thousands of times a second. Failing the read makes the loop back off instead.
+    const asked = new Set(feeds.map((feed) => feed.key));
+    const unasked = Object.keys(reply).find((key) => !asked.has(key));
+    if (unasked !== undefined) throw new Error(`XREAD answered for ${JSON.stringify(unasked)}, which was not read`);
     const read = feeds.filter((feed) => reply[feed.key]?.length);
     // What Redis trimmed before this read was not in it: a batch after a gap is not delivered
     // as if it followed on. (A trim just after the read can cost a needless resume, no event.)
