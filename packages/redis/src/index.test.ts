@@ -216,6 +216,32 @@ describe('RedisBroker', () => {
     client.destroy();
   });
 
+  it('refuses a Redis that evicts keys, unless told to allow it, since an evicted stream is lost events', async () => {
+    const evicting = await startRedis({
+      persist: false,
+      args: ['--maxmemory', '2mb', '--maxmemory-policy', 'allkeys-lru'],
+    });
+    try {
+      const refused = new RedisBroker({ url: evicting.url });
+      await expect(refused.ready).rejects.toMatchObject({
+        code: 'BROKER_UNAVAILABLE',
+        message: expect.stringMatching(/allkeys-lru.*maxmemory-policy noeviction/s),
+      });
+      await refused.close();
+      const allowed = await broker({ url: evicting.url, allowEviction: true });
+      await allowed.close();
+      // A volatile-* policy evicts only keys with a TTL, and the broker's keys have none.
+      const admin = createClient({ url: evicting.url });
+      await admin.connect();
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory-policy', 'volatile-lru']);
+      admin.destroy();
+      const volatile = await broker({ url: evicting.url });
+      await volatile.close();
+    } finally {
+      await evicting.stop();
+    }
+  });
+
   it("works over the app's own client, even one that speaks RESP2, and leaves it open", async () => {
     const client = createClient({ url: redis.url, RESP: 2, disableOfflineQueue: true });
     client.on('error', () => {});

@@ -43,6 +43,17 @@ export interface RedisBrokerOptions {
    * name back, so no two channels share a stream.
    */
   prefix?: string;
+  /**
+   * Accept a server whose `maxmemory-policy` is `allkeys-*` (`allkeys-lru`, `allkeys-lfu`,
+   * `allkeys-random`). Default `false`: `ready` rejects with `BROKER_UNAVAILABLE`.
+   *
+   * Dangerous: under memory pressure such a server deletes whole keys, the streams included,
+   * after it acknowledged their events. Events published since this instance last read are
+   * then gone for every instance, and a publish can get an id Redis had given before. Set
+   * `maxmemory-policy noeviction` (a publish then fails, and says so, when memory is full) or a
+   * `volatile-*` policy (which evicts only keys with a TTL; the broker's keys have none).
+   */
+  allowEviction?: boolean;
 }
 
 interface ChannelFeed {
@@ -244,7 +255,7 @@ export class RedisBroker implements Broker {
       if (!client.isOpen) await client.connect();
     };
     this.ready = Promise.all([connect(this.#commands), connect(this.#reader)])
-      .then(() => this.#checkVersion())
+      .then(() => this.#checkServer(options.allowEviction ?? false))
       .then(
         () => {
           connected = true;
@@ -429,12 +440,20 @@ export class RedisBroker implements Broker {
     }
   }
 
-  // Loss detection counts entries (`entries-added`, Redis 7): older servers cannot tell a gap.
-  async #checkVersion(): Promise<void> {
-    const info = String(await this.#commands.sendCommand(['INFO', 'server'], DEFAULT_TYPES));
+  // INFO, since managed services often disable CONFIG.
+  async #checkServer(allowEviction: boolean): Promise<void> {
+    const info = String(await this.#commands.sendCommand(['INFO', 'server', 'memory'], DEFAULT_TYPES));
+    // Loss detection counts entries (`entries-added`, Redis 7): older servers cannot tell a gap.
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1]);
     if (major < 7) {
       throw new SseError('BROKER_UNAVAILABLE', `RedisBroker needs Redis 7 or newer; ${this.#server} runs ${major}.`);
+    }
+    const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1] ?? '';
+    if (policy.startsWith('allkeys-') && !allowEviction) {
+      throw new SseError(
+        'BROKER_UNAVAILABLE',
+        `${this.#server} evicts keys (maxmemory-policy ${policy}): a full memory would delete channels' streams, and events with them, after they were acknowledged. Set maxmemory-policy noeviction (or a volatile-* policy: the broker's keys have no TTL), or pass allowEviction: true to accept the loss.`,
+      );
     }
   }
 
