@@ -299,6 +299,48 @@ describe('RedisBroker', () => {
     admin.destroy();
     await vi.waitFor(() => expect(onLost).toHaveBeenCalledOnce(), { timeout: 5_000 });
   });
+
+  it('never hands out an id twice, even when Redis lost the stream between two publishes', async () => {
+    const target = await broker();
+    const channel = freshChannel();
+    const key = `ssekit:${channel}`;
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    // Two publishes in one millisecond, made certain: Redis gives ids in the millisecond of the
+    // stream's last id while its clock has not reached it, so an entry an hour ahead pins it.
+    const pinned = Date.now() + 3_600_000;
+    await admin.sendCommand(['XADD', key, `${pinned}-0`, 'd', 'pin']);
+    const before = await target.publish(channel, { data: 'before' });
+    expect(before).toBe(`${pinned}-1`);
+    await admin.sendCommand(['FLUSHALL']);
+    const after = await target.publish(channel, { data: 'after' });
+    expect(target.compareIds(after, before), `${after} after ${before}`).toBeGreaterThan(0);
+    // And a brand-new stream still starts at Redis's clock.
+    const fresh = await target.publish(freshChannel(), { data: 'new' });
+    expect(Number(fresh.split('-')[0])).toBeLessThan(pinned);
+    admin.destroy();
+  });
+
+  it('tells a channel when its stream was lost and made anew, however many entries the new one has', async () => {
+    const [publisher, reader] = await Promise.all([broker(), broker()]);
+    const channel = freshChannel();
+    const onLost = vi.fn();
+    const feed = await listen(reader, channel, onLost);
+    for (const n of [1, 2, 3]) await publisher.publish(channel, { data: `e${n}` });
+    await feed.received(3);
+    // While the reader is cut off: an event it never gets, a flush, then more events than it
+    // had counted, so that counting entries alone sees nothing wrong.
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await cutReadersOff();
+    const key = `ssekit:${channel}`;
+    const lost = admin.multi().addCommand(['XADD', key, '*', 'd', 'missed']).addCommand(['FLUSHALL']);
+    for (let i = 0; i < 5; i++) lost.addCommand(['XADD', key, '*', 'd', `new${i}`]);
+    await lost.exec();
+    admin.destroy();
+    await vi.waitFor(() => expect(onLost).toHaveBeenCalledOnce(), { timeout: 5_000 });
+    expect(texts(feed.messages)).toEqual(['e1', 'e2', 'e3']);
+  });
 });
 
 describe('ChannelRegistry over RedisBroker', () => {

@@ -3,6 +3,7 @@
  *
  * @module @ssekit/redis
  */
+import { createHash } from 'node:crypto';
 import { createClient, type RedisClientType, type RespVersions } from '@redis/client';
 import {
   type Broker,
@@ -77,6 +78,26 @@ const DEFAULT_PAGE_BYTES = 256 * 1024;
 // Canonical, as Redis writes them (no leading zeros), so that ids compare as text.
 const STREAM_ID = /^(0|[1-9]\d{0,18})-(0|[1-9]\d{0,18})$/;
 
+/** Most channels whose floor (highest id seen) one broker remembers; past it, the oldest go. */
+const MAX_FLOORS = 10_000;
+
+/**
+ * Publishes one event. KEYS[1] is the stream; ARGV[1] the floor (the highest id this broker
+ * saw on the channel, or ''), ARGV[2] the history size, then the event's fields. A stream that
+ * is gone (a flush, a restart without persistence) is first made anew at the floor, so Redis
+ * gives ids after it and never one it gave before: Redis alone would start again from its
+ * clock, and an id from the same millisecond as a lost event would name two events.
+ */
+const PUBLISH_SCRIPT = `
+local stream, floor = KEYS[1], ARGV[1]
+if floor ~= '' and redis.call('EXISTS', stream) == 0 then
+  redis.call('XADD', stream, 'MAXLEN', '0', floor, 'd', '')
+  redis.call('XSETID', stream, floor, 'ENTRIESADDED', '0', 'MAXDELETEDID', '0-0')
+end
+return redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+`;
+const PUBLISH_SHA = createHash('sha1').update(PUBLISH_SCRIPT).digest('hex');
+
 /** A lone surrogate has no UTF-8 form: Redis would get U+FFFD, the key of another name. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
@@ -112,6 +133,20 @@ interface StreamInfo {
 
 /** How many entries trimming removed from the head of the stream. */
 const trimmed = (info: StreamInfo) => info['entries-added'] - info.length;
+
+/**
+ * Whether `info` describes the stream that `feed` read up to its cursor: nothing after the
+ * cursor was trimmed, and the stream was not lost and made anew (a flush, a restart without
+ * persistence), which counts entries from zero and holds nothing from before.
+ */
+function continues(feed: ChannelFeed, info: StreamInfo): boolean {
+  const gone = trimmed(info);
+  if (gone > feed.position || info['entries-added'] < feed.position) return false;
+  // Entries up to the cursor that were never trimmed are still there, so the oldest kept one is
+  // at or before the cursor. A stream made anew holds only newer ones, however many it has.
+  const first = info['first-entry']?.[0];
+  return gone === feed.position || (first !== undefined && compareIds(first, feed.cursor) <= 0);
+}
 
 function toMessage([id, fields]: StreamEntry): BrokerMessage {
   let event: string | undefined;
@@ -186,12 +221,15 @@ export class RedisBroker implements Broker {
   readonly ready: Promise<void>;
   readonly #server: string;
   readonly #prefix: string;
-  readonly #trim: string[];
+  /** History size, as the publish script's `MAXLEN ~` takes it. */
+  readonly #size: string;
   readonly #maxAge: number | undefined;
   readonly #commands: RedisBrokerClient;
   readonly #ownsCommands: boolean;
   readonly #reader: RedisBrokerClient;
   readonly #feeds = new Map<string, ChannelFeed>();
+  /** The highest id this broker gave or saw, by stream key: a lost stream is made anew after it. */
+  readonly #floors = new Map<string, string>();
   /** Bumped when the set of channels read changes; the read under way used `#readingGeneration`. */
   #generation = 0;
   #readingGeneration: number | undefined;
@@ -221,7 +259,7 @@ export class RedisBroker implements Broker {
         `prefix ${JSON.stringify(this.#prefix)} has a lone surrogate, which Redis cannot store.`,
       );
     }
-    this.#trim = ['MAXLEN', '~', String(size)];
+    this.#size = String(size);
     this.#maxAge = maxAge;
     let connected = false;
     const reconnectStrategy = (retries: number, cause: Error) =>
@@ -283,7 +321,8 @@ export class RedisBroker implements Broker {
     await this.ready;
     const key = this.#prefix + channel;
     const fields = event.event === undefined ? ['d', event.data] : ['e', event.event, 'd', event.data];
-    const id = String(await this.#command(['XADD', key, ...this.#trim, '*', ...fields], 'publish to'));
+    const id = String(await this.#publishScript(key, fields));
+    this.#raiseFloor(key, id);
     if (this.#maxAge !== undefined) {
       // The event is stored: a failed trim must not report it refused (the next one trims).
       // Ages are by this instance's clock, which stream ids (Redis's clock) should be close to.
@@ -309,6 +348,7 @@ export class RedisBroker implements Broker {
       const info = await this.#info(key);
       const cursor = info?.['last-generated-id'] ?? '0-0';
       const position = info?.['entries-added'] ?? 0;
+      this.#raiseFloor(key, cursor);
       feed = this.#feeds.get(channel) ?? { key, cursor, position, listeners: new Set(), onLost: new Set() };
       if (!this.#feeds.has(channel)) {
         this.#feeds.set(channel, feed);
@@ -421,12 +461,32 @@ export class RedisBroker implements Broker {
     if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
   }
 
+  /** Runs the publish script: by its hash, and by its text when Redis does not have it (yet, or any more). */
+  async #publishScript(key: string, fields: string[]): Promise<unknown> {
+    const args = ['1', key, this.#floors.get(key) ?? '', this.#size, ...fields];
+    try {
+      return await this.#command(['EVALSHA', PUBLISH_SHA, ...args], 'publish to');
+    } catch (error) {
+      if (!String(error).includes('NOSCRIPT')) throw error;
+      return await this.#command(['EVAL', PUBLISH_SCRIPT, ...args], 'publish to');
+    }
+  }
+
+  /** Remembers `id` as the highest of `key` if it is; the least recently raised floors go first. */
+  #raiseFloor(key: string, id: string): void {
+    const floor = this.#floors.get(key);
+    if (id === '0-0' || (floor !== undefined && compareIds(id, floor) <= 0)) return;
+    this.#floors.delete(key);
+    this.#floors.set(key, id);
+    if (this.#floors.size > MAX_FLOORS) this.#floors.delete(this.#floors.keys().next().value as string);
+  }
+
   /** Sends a command on the command connection; a failure names the server and what was tried. */
   async #command(args: string[], what: string): Promise<unknown> {
     try {
       return await this.#commands.sendCommand(args, DEFAULT_TYPES);
     } catch (cause) {
-      if (String(cause).includes('no such key')) throw cause;
+      if (/no such key|NOSCRIPT/.test(String(cause))) throw cause;
       throw new SseError('BROKER_UNAVAILABLE', `could not ${what} Redis at ${this.#server}.`, { cause });
     }
   }
@@ -534,7 +594,10 @@ export class RedisBroker implements Broker {
     for (const [i, feed] of read.entries()) {
       if (this.#feeds.get(feed.key.slice(this.#prefix.length)) !== feed) continue;
       if (this.#lost(feed, infos[i])) continue;
-      for (const entry of reply[feed.key] ?? []) {
+      const entries = reply[feed.key] ?? [];
+      const last = entries[entries.length - 1];
+      if (last) this.#raiseFloor(feed.key, last[0]);
+      for (const entry of entries) {
         feed.cursor = entry[0];
         feed.position++;
         const message = toMessage(entry);
@@ -555,11 +618,10 @@ export class RedisBroker implements Broker {
    * on from the newest event: its clients resume through history, which signals the gap.
    */
   #lost(feed: ChannelFeed, info: StreamInfo | undefined): boolean {
-    const added = info?.['entries-added'] ?? 0;
-    const gone = info ? trimmed(info) > feed.position || added < feed.position : feed.position > 0;
-    if (!gone) return false;
+    if (info ? continues(feed, info) : feed.position === 0) return false;
     feed.cursor = info?.['last-generated-id'] ?? '0-0';
-    feed.position = added;
+    this.#raiseFloor(feed.key, feed.cursor);
+    feed.position = info?.['entries-added'] ?? 0;
     for (const onLost of feed.onLost) onLost();
     return true;
   }
