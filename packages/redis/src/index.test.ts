@@ -341,6 +341,35 @@ describe('RedisBroker', () => {
     await vi.waitFor(() => expect(onLost).toHaveBeenCalledOnce(), { timeout: 5_000 });
     expect(texts(feed.messages)).toEqual(['e1', 'e2', 'e3']);
   });
+
+  it('stores a publish retried with the same idempotency key once, and answers with its id', async () => {
+    const target = await broker({ history: { size: 5 } });
+    const channel = freshChannel();
+    const key = `ssekit:${channel}`;
+    const feed = await listen(target, channel);
+    const first = await target.publish(channel, { data: 'once', idempotencyKey: 'order-1' });
+    expect(await target.publish(channel, { data: 'once', idempotencyKey: 'order-1' })).toBe(first);
+    const other = await target.publish(channel, { data: 'twice', idempotencyKey: 'order-2' });
+    expect(other).not.toBe(first);
+    // A key of one channel says nothing of another.
+    expect(await target.publish(freshChannel(), { data: 'once', idempotencyKey: 'order-1' })).not.toBe(first);
+    expect(texts(await feed.received(2))).toEqual(['once', 'twice']);
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    expect(await admin.sendCommand(['XLEN', key])).toBe(2);
+    // Keys are remembered while history holds their event, and no longer: the record stays bounded.
+    for (let i = 0; i < 300; i++) await target.publish(channel, { data: `n${i}`, idempotencyKey: `k${i}` });
+    const first_kept = String(
+      ((await admin.sendCommand(['XRANGE', key, '-', '+', 'COUNT', '1'])) as string[][])[0]?.[0],
+    );
+    expect(target.compareIds(first, first_kept)).toBeLessThan(0);
+    const again = await target.publish(channel, { data: 'once', idempotencyKey: 'order-1' });
+    expect(target.compareIds(again, first)).toBeGreaterThan(0);
+    const record = Buffer.concat([Buffer.from(key), Buffer.from([0xff])]);
+    expect(await admin.sendCommand(['TYPE', record])).toBe('hash');
+    expect(Number(await admin.sendCommand(['HLEN', record]))).toBeLessThanOrEqual(2 * 5 + 100);
+    admin.destroy();
+  });
 });
 
 describe('ChannelRegistry over RedisBroker', () => {

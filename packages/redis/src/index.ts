@@ -82,20 +82,51 @@ const STREAM_ID = /^(0|[1-9]\d{0,18})-(0|[1-9]\d{0,18})$/;
 const MAX_FLOORS = 10_000;
 
 /**
- * Publishes one event. KEYS[1] is the stream; ARGV[1] the floor (the highest id this broker
- * saw on the channel, or ''), ARGV[2] the history size, then the event's fields. A stream that
- * is gone (a flush, a restart without persistence) is first made anew at the floor, so Redis
- * gives ids after it and never one it gave before: Redis alone would start again from its
- * clock, and an id from the same millisecond as a lost event would name two events.
+ * Publishes one event, in one step that no other command can come between.
+ *
+ * KEYS[1] is the stream and KEYS[2] its idempotency record; ARGV[1] the floor (the highest id
+ * this broker saw on the channel, or ''), ARGV[2] the history size, ARGV[3] the idempotency key
+ * (or ''), then the event's fields.
+ * - A key whose event is still in the stream answers with that event's id, and adds nothing.
+ * - A stream that is gone (a flush, a restart without persistence) is first made anew at the
+ *   floor, so Redis gives ids after it: alone, it would start again from its clock, and an id
+ *   from the same millisecond as a lost event would name two events.
+ * - The record drops keys whose events left history once it holds twice the history, plus
+ *   the 100 entries (a stream node) that `MAXLEN ~` may keep over it: a cost shared by as
+ *   many publishes.
  */
 const PUBLISH_SCRIPT = `
-local stream, floor = KEYS[1], ARGV[1]
+local stream, record, floor, size, key = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local function before(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
+if key ~= '' then
+  local stored = redis.call('HGET', record, key)
+  if stored and #redis.call('XRANGE', stream, stored, stored) == 1 then return stored end
+end
 if floor ~= '' and redis.call('EXISTS', stream) == 0 then
   redis.call('XADD', stream, 'MAXLEN', '0', floor, 'd', '')
   redis.call('XSETID', stream, floor, 'ENTRIESADDED', '0', 'MAXDELETEDID', '0-0')
 end
-return redis.call('XADD', stream, 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+local id = redis.call('XADD', stream, 'MAXLEN', '~', size, '*', unpack(ARGV, 4))
+if key ~= '' then
+  redis.call('HSET', record, key, id)
+  if redis.call('HLEN', record) > 2 * size + 100 then
+    local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1][1]
+    local entries = redis.call('HGETALL', record)
+    for i = 1, #entries, 2 do
+      if before(entries[i + 1], first) then redis.call('HDEL', record, entries[i]) end
+    end
+  end
+end
+return id
 `;
+const RECORD_SUFFIX = Buffer.from([0xff]);
 const PUBLISH_SHA = createHash('sha1').update(PUBLISH_SCRIPT).digest('hex');
 
 /** A lone surrogate has no UTF-8 form: Redis would get U+FFFD, the key of another name. */
@@ -321,7 +352,7 @@ export class RedisBroker implements Broker {
     await this.ready;
     const key = this.#prefix + channel;
     const fields = event.event === undefined ? ['d', event.data] : ['e', event.event, 'd', event.data];
-    const id = String(await this.#publishScript(key, fields));
+    const id = String(await this.#publishScript(key, event.idempotencyKey, fields));
     this.#raiseFloor(key, id);
     if (this.#maxAge !== undefined) {
       // The event is stored: a failed trim must not report it refused (the next one trims).
@@ -462,8 +493,12 @@ export class RedisBroker implements Broker {
   }
 
   /** Runs the publish script: by its hash, and by its text when Redis does not have it (yet, or any more). */
-  async #publishScript(key: string, fields: string[]): Promise<unknown> {
-    const args = ['1', key, this.#floors.get(key) ?? '', this.#size, ...fields];
+  async #publishScript(key: string, idempotencyKey: string | undefined, fields: string[]): Promise<unknown> {
+    // The record's key is the stream's bytes and a 0xFF, a byte UTF-8 never holds: no stream
+    // key, and no other channel's record, can be the same bytes.
+    const record = Buffer.concat([Buffer.from(key), RECORD_SUFFIX]);
+    const floor = this.#floors.get(key) ?? '';
+    const args = ['2', key, record, floor, this.#size, idempotencyKey ?? '', ...fields];
     try {
       return await this.#command(['EVALSHA', PUBLISH_SHA, ...args], 'publish to');
     } catch (error) {
@@ -482,7 +517,7 @@ export class RedisBroker implements Broker {
   }
 
   /** Sends a command on the command connection; a failure names the server and what was tried. */
-  async #command(args: string[], what: string): Promise<unknown> {
+  async #command(args: (string | Buffer)[], what: string): Promise<unknown> {
     try {
       return await this.#commands.sendCommand(args, DEFAULT_TYPES);
     } catch (cause) {
