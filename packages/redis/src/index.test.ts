@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { createClient, RESP_TYPES } from '@redis/client';
 import { type BrokerMessage, ChannelRegistry, createWebSink, GAP_EVENT, SseError, SseStream } from '@ssekit/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -66,6 +67,38 @@ async function cutReadersOff(): Promise<void> {
   } finally {
     admin.destroy();
   }
+}
+
+/**
+ * A TCP proxy to Redis that can turn into a black hole: it keeps every connection open and
+ * forwards nothing more, as a network that drops packets does (nothing is closed, no error).
+ */
+async function blackholeProxy(port: number) {
+  let holed = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(from);
+      from.on('data', (chunk) => holed || to.write(chunk));
+      from.on('error', () => {});
+      from.on('close', () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    blackhole() {
+      holed = true;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 const texts = (messages: readonly BrokerMessage[]) => messages.map((message) => message.data);
@@ -369,6 +402,61 @@ describe('RedisBroker', () => {
     expect(await admin.sendCommand(['TYPE', record])).toBe('hash');
     expect(Number(await admin.sendCommand(['HLEN', record]))).toBeLessThanOrEqual(2 * 5 + 100);
     admin.destroy();
+  });
+
+  it('rejects a command Redis does not answer in commandTimeout, a publish or a replay alike', async () => {
+    const target = await broker({ commandTimeout: 500 });
+    const channel = freshChannel();
+    const first = await target.publish(channel, { data: 'before' });
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await admin.sendCommand(['CLIENT', 'PAUSE', '1500', 'ALL']);
+    const paused = Date.now();
+    try {
+      const started = Date.now();
+      await expect(target.publish(channel, { data: 'paused' })).rejects.toMatchObject({
+        code: 'BROKER_UNAVAILABLE',
+        message: expect.stringContaining('500 ms'),
+      });
+      await expect(target.replay(channel, first)).rejects.toMatchObject({ code: 'BROKER_UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(1_400);
+    } finally {
+      // Wait the pause out, so that the tests after this one find Redis answering.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1_600 - (Date.now() - paused))));
+      admin.destroy();
+    }
+    // Back to normal once Redis answers again.
+    await vi.waitFor(() => expect(target.publish(channel, { data: 'after' })).resolves.toMatch(/-/), {
+      timeout: 5_000,
+      interval: 100,
+    });
+  });
+
+  it('notices a connection that stops answering, without an error or a close, and tells every channel', async () => {
+    const proxy = await blackholeProxy(redis.port);
+    try {
+      const target = await broker({ url: proxy.url, commandTimeout: 500 });
+      const publisher = await broker();
+      const [one, two] = [freshChannel(), freshChannel()];
+      const lost = [vi.fn(), vi.fn()];
+      const feed = await listen(target, one, lost[0]);
+      await listen(target, two, lost[1]);
+      await publisher.publish(one, { data: 'live' });
+      await feed.received(1);
+      proxy.blackhole();
+      const holed = Date.now();
+      await expect(target.publish(one, { data: 'into the void' })).rejects.toMatchObject({
+        code: 'BROKER_UNAVAILABLE',
+      });
+      expect(Date.now() - holed).toBeLessThan(1_000);
+      // The blocking read returns within its block time (here the timeout) and the timeout.
+      await vi.waitFor(() => expect(lost.map((fn) => fn.mock.calls.length > 0)).toEqual([true, true]), {
+        timeout: 2_000,
+      });
+      expect(Date.now() - holed).toBeLessThan(2_000);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

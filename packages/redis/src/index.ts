@@ -55,6 +55,21 @@ export interface RedisBrokerOptions {
    * `volatile-*` policy (which evicts only keys with a TTL; the broker's keys have none).
    */
   allowEviction?: boolean;
+  /**
+   * Milliseconds that Redis has to answer a command (default 3 000, from 1 to 2^31-1). A
+   * publish or replay not answered in time rejects with `BROKER_UNAVAILABLE`: its outcome is
+   * then unknown (Redis may still store the event), so retry it with the same
+   * `idempotencyKey`.
+   *
+   * It also bounds how long a connection that stops answering (a paused server, a network that
+   * drops packets) goes unnoticed: the blocking read must return within its block time (the
+   * lesser of this and 5 000) plus this, and the broker's own command connection gets a `PING`
+   * when idle. A connection that misses it is closed and opened again, and after the reader's,
+   * every channel is told (`onLost`), so its streams end with a retry hint and the clients
+   * resume, on another instance if this one cannot reach Redis. A `client` you pass is never
+   * closed: the broker only stops waiting for it.
+   */
+  commandTimeout?: number;
 }
 
 interface ChannelFeed {
@@ -67,8 +82,21 @@ interface ChannelFeed {
   readonly onLost: Set<() => void>;
 }
 
-/** How long one blocking read waits before the reader loop looks around again. */
+/** Longest that one blocking read waits before the reader loop looks around again. */
 const BLOCK_MS = 5_000;
+const DEFAULT_COMMAND_TIMEOUT = 3_000;
+
+/** What `within` rejects with: Redis did not answer in time. */
+class NoAnswer extends Error {}
+
+/** `promise`, or a rejection with {@link NoAnswer} once `ms` have passed without it settling. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NoAnswer(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 /** Most messages one read takes per channel; a full batch means the reader is behind. */
 const READ_COUNT = 500;
 /** Most entries one replay read takes, however small they are. */
@@ -255,6 +283,9 @@ export class RedisBroker implements Broker {
   /** History size, as the publish script's `MAXLEN ~` takes it. */
   readonly #size: string;
   readonly #maxAge: number | undefined;
+  readonly #timeout: number;
+  /** Block time of one XREAD: short enough that a silent reader is noticed in about 2 timeouts. */
+  readonly #blockMs: number;
   readonly #commands: RedisBrokerClient;
   readonly #ownsCommands: boolean;
   readonly #reader: RedisBrokerClient;
@@ -268,10 +299,20 @@ export class RedisBroker implements Broker {
   /** Set when the reader lost its connection: on its return, check what Redis trimmed meanwhile. */
   #checkForLoss = false;
   #wakeReader: (() => void) | undefined;
+  /** Set once `ready` resolved: from then on, outages are waited out. */
+  #connected = false;
   #closed = false;
   #readLoop: Promise<void> | undefined;
+  /** When the command connection last sent a command: an idle one gets a PING. */
+  #lastCommandAt = 0;
+  #healthCheck: ReturnType<typeof setInterval> | undefined;
+  /** Set while the broker's own command connection is being opened again. */
+  #reopening: Promise<void> | undefined;
 
-  /** @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a history size below 1 or an invalid age. */
+  /**
+   * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a history size below 1, an invalid
+   * age or `commandTimeout`, or a prefix that is not well-formed Unicode.
+   */
   constructor(options: RedisBrokerOptions = {}) {
     const { size = 1000, maxAge } = options.history ?? {};
     if (
@@ -290,12 +331,20 @@ export class RedisBroker implements Broker {
         `prefix ${JSON.stringify(this.#prefix)} has a lone surrogate, which Redis cannot store.`,
       );
     }
+    const { commandTimeout = DEFAULT_COMMAND_TIMEOUT } = options;
+    if (!(Number.isSafeInteger(commandTimeout) && commandTimeout >= 1 && commandTimeout <= 2 ** 31 - 1)) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `commandTimeout ${commandTimeout} needs to be a whole number of ms from 1 to 2^31-1.`,
+      );
+    }
     this.#size = String(size);
     this.#maxAge = maxAge;
-    let connected = false;
+    this.#timeout = commandTimeout;
+    this.#blockMs = Math.min(BLOCK_MS, commandTimeout);
     const reconnectStrategy = (retries: number, cause: Error) =>
       // At start-up a refusal is an answer; once connected, outages are waited out.
-      connected ? Math.min(50 * 2 ** retries, 2_000) : cause;
+      this.#connected ? Math.min(50 * 2 ** retries, 2_000) : cause;
     if (options.client) {
       this.#commands = options.client;
       this.#ownsCommands = false;
@@ -327,7 +376,8 @@ export class RedisBroker implements Broker {
       .then(() => this.#checkServer(options.allowEviction ?? false))
       .then(
         () => {
-          connected = true;
+          this.#connected = true;
+          if (this.#ownsCommands && !this.#closed) this.#startHealthCheck();
         },
         (cause: unknown) => {
           if (this.#reader.isOpen) this.#reader.destroy();
@@ -357,9 +407,7 @@ export class RedisBroker implements Broker {
     if (this.#maxAge !== undefined) {
       // The event is stored: a failed trim must not report it refused (the next one trims).
       // Ages are by this instance's clock, which stream ids (Redis's clock) should be close to.
-      this.#commands
-        .sendCommand(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)], DEFAULT_TYPES)
-        .catch(() => {});
+      this.#command(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)], 'trim').catch(() => {});
     }
     return id;
   }
@@ -485,10 +533,14 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#healthCheck);
     this.#feeds.clear();
     this.#wakeReader?.();
     if (this.#reader.isOpen) this.#reader.destroy();
     await this.#readLoop;
+    await this.#reopening;
+    // Either may have been opened again while the broker closed.
+    if (this.#reader.isOpen) this.#reader.destroy();
     if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
   }
 
@@ -518,11 +570,48 @@ export class RedisBroker implements Broker {
 
   /** Sends a command on the command connection; a failure names the server and what was tried. */
   async #command(args: (string | Buffer)[], what: string): Promise<unknown> {
+    this.#lastCommandAt = Date.now();
     try {
-      return await this.#commands.sendCommand(args, DEFAULT_TYPES);
+      return await within(this.#commands.sendCommand(args, DEFAULT_TYPES), this.#timeout);
     } catch (cause) {
       if (/no such key|NOSCRIPT/.test(String(cause))) throw cause;
-      throw new SseError('BROKER_UNAVAILABLE', `could not ${what} Redis at ${this.#server}.`, { cause });
+      if (cause instanceof NoAnswer) this.#reopenCommands();
+      const late = cause instanceof NoAnswer ? ` within ${this.#timeout} ms` : '';
+      throw new SseError('BROKER_UNAVAILABLE', `could not ${what} Redis at ${this.#server}${late}.`, { cause });
+    }
+  }
+
+  // A connection that stops answering shows no error and no close: only an unanswered command
+  // tells. An idle one is asked, so that the next publish does not find out the slow way.
+  #startHealthCheck(): void {
+    this.#healthCheck = setInterval(() => {
+      if (Date.now() - this.#lastCommandAt >= this.#blockMs) this.#command(['PING'], 'ping').catch(() => {});
+    }, this.#blockMs);
+    this.#healthCheck.unref?.();
+  }
+
+  /**
+   * Closes the broker's own command connection and opens it again: commands waiting on it fail
+   * now, and new ones fail at once until it is back (the connection has no offline queue).
+   */
+  #reopenCommands(): void {
+    if (!(this.#ownsCommands && this.#connected) || this.#closed || this.#reopening) return;
+    this.#commands.destroy();
+    this.#reopening = this.#reopen(this.#commands).finally(() => {
+      this.#reopening = undefined;
+    });
+  }
+
+  /** Connects `client` again, until it answers or the broker is closed. */
+  async #reopen(client: RedisBrokerClient): Promise<void> {
+    for (let failures = 0; !this.#closed; failures++) {
+      try {
+        if (!client.isOpen) await within(client.connect(), this.#timeout);
+        return;
+      } catch {
+        if (client.isOpen) client.destroy();
+        await sleep(Math.min(50 * 2 ** failures, 2_000));
+      }
     }
   }
 
@@ -537,7 +626,7 @@ export class RedisBroker implements Broker {
 
   // INFO, since managed services often disable CONFIG.
   async #checkServer(allowEviction: boolean): Promise<void> {
-    const info = String(await this.#commands.sendCommand(['INFO', 'server', 'memory'], DEFAULT_TYPES));
+    const info = String(await this.#command(['INFO', 'server', 'memory'], 'read the settings of'));
     // Loss detection counts entries (`entries-added`, Redis 7): older servers cannot tell a gap.
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1]);
     if (major < 7) {
@@ -566,7 +655,7 @@ export class RedisBroker implements Broker {
       const reading = this.#readingGeneration;
       if (reading === undefined || reading === this.#generation || this.#readerId === undefined) return;
       try {
-        await this.#commands.sendCommand(['CLIENT', 'UNBLOCK', String(this.#readerId)], DEFAULT_TYPES);
+        await this.#command(['CLIENT', 'UNBLOCK', String(this.#readerId)], 'unblock the reader at');
       } catch {
         return; // Redis is away; the read fails by itself.
       }
@@ -585,33 +674,52 @@ export class RedisBroker implements Broker {
         continue;
       }
       try {
-        this.#readerId ??= Number(await this.#reader.sendCommand(['CLIENT', 'ID'], DEFAULT_TYPES));
+        if (!this.#reader.isOpen) await this.#reopen(this.#reader);
+        this.#readerId ??= Number(
+          await within(this.#reader.sendCommand(['CLIENT', 'ID'], DEFAULT_TYPES), this.#timeout),
+        );
         if (this.#checkForLoss) await this.#settleLosses();
         const feeds = [...this.#feeds.values()];
         this.#readingGeneration = this.#generation;
-        const reply = await this.#reader.sendCommand(
+        const read = this.#reader.sendCommand(
           [
             'XREAD',
             'COUNT',
             String(READ_COUNT),
             'BLOCK',
-            String(BLOCK_MS),
+            String(this.#blockMs),
             'STREAMS',
             ...feeds.map((feed) => feed.key),
             ...feeds.map((feed) => feed.cursor),
           ],
           DEFAULT_TYPES,
         );
+        const reply = await within(read, this.#blockMs + this.#timeout);
         this.#readingGeneration = undefined;
         if (reply) await this.#deliver(feeds, readReply(reply));
         failures = 0;
-      } catch {
+      } catch (error) {
         this.#readingGeneration = undefined;
         if (this.#closed) return;
+        if (error instanceof NoAnswer) this.#readerStalled();
         // The connection is gone or going; node-redis reconnects. Check for trimmed events then.
         this.#checkForLoss = true;
         await sleep(Math.min(50 * 2 ** failures++, 1_000));
       }
+    }
+  }
+
+  /**
+   * The reader's connection stopped answering. Nothing says when it would again, and each
+   * channel's subscribers would wait for it with no event and no error: close it, tell every
+   * channel (its streams end with a retry hint, and the clients resume, elsewhere if need be),
+   * and open it again.
+   */
+  #readerStalled(): void {
+    this.#reader.destroy();
+    this.#readerId = undefined;
+    for (const feed of [...this.#feeds.values()]) {
+      for (const onLost of [...feed.onLost]) onLost();
     }
   }
 
