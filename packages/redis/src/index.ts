@@ -389,7 +389,15 @@ export class RedisBroker implements Broker {
     this.ready.catch(() => {}); // the caller sees it through `ready` or the first call
   }
 
-  /** Appends the event to the channel's Redis stream; resolves with its stream id. */
+  /**
+   * Appends the event to the channel's Redis stream; resolves with its stream id. With an
+   * `idempotencyKey` whose event the stream still holds, adds nothing and resolves with that
+   * event's id.
+   *
+   * @throws {@link @ssekit/core!SseError} `BROKER_UNAVAILABLE` when Redis cannot be reached or
+   * does not answer within `commandTimeout` (then the event may have been stored: retry with
+   * the same `idempotencyKey`); `INVALID_CHANNEL` for a name that is not well-formed Unicode.
+   */
   async publish(channel: string, event: BrokerEvent): Promise<string> {
     if (this.#closed) throw new SseError('REGISTRY_CLOSED', 'the broker is closed.');
     if (event.id !== undefined) {
