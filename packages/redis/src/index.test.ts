@@ -183,6 +183,9 @@ describe('RedisBroker', () => {
       code: 'INVALID_OPTION',
     });
     expect(() => new RedisBroker({ url: redis.url, history: { size: 0 } })).toThrow(SseError);
+    for (const commandTimeout of [0, 1.5, Number.NaN]) {
+      expect(() => new RedisBroker({ url: redis.url, commandTimeout })).toThrow(SseError);
+    }
   });
 
   it('names the server when Redis cannot be reached at start-up', async () => {

@@ -276,7 +276,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * const registry = new ChannelRegistry({ broker });
  */
 export class RedisBroker implements Broker {
-  /** Resolves once connected; rejects with `BROKER_UNAVAILABLE`, naming the server, when it cannot connect. */
+  /**
+   * Resolves once connected; rejects with `BROKER_UNAVAILABLE`, naming the server, when it
+   * cannot connect, runs Redis older than 7, or evicts keys without `allowEviction`.
+   */
   readonly ready: Promise<void>;
   readonly #server: string;
   readonly #prefix: string;
@@ -546,8 +549,9 @@ export class RedisBroker implements Broker {
     this.#wakeReader?.();
     if (this.#reader.isOpen) this.#reader.destroy();
     await this.#readLoop;
+    // A connection being opened again is open already: closing it ends the attempt too.
+    if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
     await this.#reopening;
-    // Either may have been opened again while the broker closed.
     if (this.#reader.isOpen) this.#reader.destroy();
     if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
   }
