@@ -1,8 +1,9 @@
-import { createClient } from '@redis/client';
+import net from 'node:net';
+import { createClient, RESP_TYPES } from '@redis/client';
 import { type BrokerMessage, ChannelRegistry, createWebSink, GAP_EVENT, SseError, SseStream } from '@ssekit/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RedisServer, startRedis } from '../test/redis-server.js';
-import { RedisBroker } from './index.js';
+import { RedisBroker, type RedisBrokerClient } from './index.js';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -66,6 +67,38 @@ async function cutReadersOff(): Promise<void> {
   } finally {
     admin.destroy();
   }
+}
+
+/**
+ * A TCP proxy to Redis that can turn into a black hole: it keeps every connection open and
+ * forwards nothing more, as a network that drops packets does (nothing is closed, no error).
+ */
+async function blackholeProxy(port: number) {
+  let holed = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(from);
+      from.on('data', (chunk) => holed || to.write(chunk));
+      from.on('error', () => {});
+      from.on('close', () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    blackhole() {
+      holed = true;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 const texts = (messages: readonly BrokerMessage[]) => messages.map((message) => message.data);
@@ -150,6 +183,9 @@ describe('RedisBroker', () => {
       code: 'INVALID_OPTION',
     });
     expect(() => new RedisBroker({ url: redis.url, history: { size: 0 } })).toThrow(SseError);
+    for (const commandTimeout of [0, 1.5, Number.NaN]) {
+      expect(() => new RedisBroker({ url: redis.url, commandTimeout })).toThrow(SseError);
+    }
   });
 
   it('names the server when Redis cannot be reached at start-up', async () => {
@@ -164,6 +200,82 @@ describe('RedisBroker', () => {
     const withPassword = new RedisBroker({ url: 'redis://:secret@127.0.0.1:1' });
     await expect(withPassword.ready).rejects.toMatchObject({ message: expect.not.stringContaining('secret') });
     await withPassword.close();
+  });
+
+  it('names the server without any credential: password, username, or either in the query', async () => {
+    const url = 'redis://alice:secret@127.0.0.1:1/0?password=hunter2&username=bob&db=0';
+    const unreachable = new RedisBroker({ url });
+    const error = (await unreachable.ready.catch((caught: unknown) => caught)) as Error;
+    expect(error.message).toContain('127.0.0.1:1');
+    expect(error.message).toContain('db=0');
+    for (const secret of ['alice', 'secret', 'hunter2', 'bob']) expect(error.message).not.toContain(secret);
+    await unreachable.close();
+  });
+
+  it('refuses a channel name with a lone surrogate, which Redis would store under another name', async () => {
+    const target = await broker();
+    for (const name of ['user:\ud800', 'user:\udfff!']) {
+      await expect(target.publish(name, { data: 'x' })).rejects.toMatchObject({ code: 'INVALID_CHANNEL' });
+      await expect(target.subscribe(name, () => {})).rejects.toMatchObject({ code: 'INVALID_CHANNEL' });
+    }
+    // U+FFFD itself is a fine name, and its own channel.
+    const replacement = await listen(target, 'user:\ufffd');
+    await target.publish('user:\ufffd', { data: 'own' });
+    expect(texts(await replacement.received(1))).toEqual(['own']);
+    expect(() => new RedisBroker({ url: redis.url, prefix: 'app\ud800:' })).toThrow(SseError);
+  });
+
+  it("reads replies in its own shapes, whatever types the app's client maps them to, and never spins", async () => {
+    const client = createClient({
+      url: redis.url,
+      disableOfflineQueue: true,
+      commandOptions: { typeMapping: { [RESP_TYPES.MAP]: Map } },
+    });
+    client.on('error', () => {});
+    await client.connect();
+    // Its type says so (a cast, as a JavaScript app would not need), not how the broker reads.
+    const target = await broker({ client: client as unknown as RedisBrokerClient });
+    const channel = freshChannel();
+    const feed = await listen(target, channel);
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    const xreads = async () =>
+      Number(/cmdstat_xread:calls=(\d+)/.exec(String(await admin.sendCommand(['INFO', 'commandstats'])))?.[1] ?? 0);
+    const before = await xreads();
+    await target.publish(channel, { data: 'mapped' });
+    expect(texts(await feed.received(1))).toEqual(['mapped']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // One read that returned the event, one that blocks, and a few for good measure: not thousands.
+    expect((await xreads()) - before).toBeLessThan(10);
+    admin.destroy();
+    await target.close();
+    client.destroy();
+  });
+
+  it('refuses a Redis that evicts keys, unless told to allow it, since an evicted stream is lost events', async () => {
+    const evicting = await startRedis({
+      persist: false,
+      args: ['--maxmemory', '2mb', '--maxmemory-policy', 'allkeys-lru'],
+    });
+    try {
+      const refused = new RedisBroker({ url: evicting.url });
+      await expect(refused.ready).rejects.toMatchObject({
+        code: 'BROKER_UNAVAILABLE',
+        message: expect.stringMatching(/allkeys-lru.*maxmemory-policy noeviction/s),
+      });
+      await refused.close();
+      const allowed = await broker({ url: evicting.url, allowEviction: true });
+      await allowed.close();
+      // A volatile-* policy evicts only keys with a TTL, and the broker's keys have none.
+      const admin = createClient({ url: evicting.url });
+      await admin.connect();
+      await admin.sendCommand(['CONFIG', 'SET', 'maxmemory-policy', 'volatile-lru']);
+      admin.destroy();
+      const volatile = await broker({ url: evicting.url });
+      await volatile.close();
+    } finally {
+      await evicting.stop();
+    }
   });
 
   it("works over the app's own client, even one that speaks RESP2, and leaves it open", async () => {
@@ -222,6 +334,132 @@ describe('RedisBroker', () => {
     await missed.addCommand(['XTRIM', `ssekit:${channel}`, 'MAXLEN', '0']).exec();
     admin.destroy();
     await vi.waitFor(() => expect(onLost).toHaveBeenCalledOnce(), { timeout: 5_000 });
+  });
+
+  it('never hands out an id twice, even when Redis lost the stream between two publishes', async () => {
+    const target = await broker();
+    const channel = freshChannel();
+    const key = `ssekit:${channel}`;
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    // Two publishes in one millisecond, made certain: Redis gives ids in the millisecond of the
+    // stream's last id while its clock has not reached it, so an entry an hour ahead pins it.
+    const pinned = Date.now() + 3_600_000;
+    await admin.sendCommand(['XADD', key, `${pinned}-0`, 'd', 'pin']);
+    const before = await target.publish(channel, { data: 'before' });
+    expect(before).toBe(`${pinned}-1`);
+    await admin.sendCommand(['FLUSHALL']);
+    const after = await target.publish(channel, { data: 'after' });
+    expect(target.compareIds(after, before), `${after} after ${before}`).toBeGreaterThan(0);
+    // And a brand-new stream still starts at Redis's clock.
+    const fresh = await target.publish(freshChannel(), { data: 'new' });
+    expect(Number(fresh.split('-')[0])).toBeLessThan(pinned);
+    admin.destroy();
+  });
+
+  it('tells a channel when its stream was lost and made anew, however many entries the new one has', async () => {
+    const [publisher, reader] = await Promise.all([broker(), broker()]);
+    const channel = freshChannel();
+    const onLost = vi.fn();
+    const feed = await listen(reader, channel, onLost);
+    for (const n of [1, 2, 3]) await publisher.publish(channel, { data: `e${n}` });
+    await feed.received(3);
+    // While the reader is cut off: an event it never gets, a flush, then more events than it
+    // had counted, so that counting entries alone sees nothing wrong.
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await cutReadersOff();
+    const key = `ssekit:${channel}`;
+    const lost = admin.multi().addCommand(['XADD', key, '*', 'd', 'missed']).addCommand(['FLUSHALL']);
+    for (let i = 0; i < 5; i++) lost.addCommand(['XADD', key, '*', 'd', `new${i}`]);
+    await lost.exec();
+    admin.destroy();
+    await vi.waitFor(() => expect(onLost).toHaveBeenCalledOnce(), { timeout: 5_000 });
+    expect(texts(feed.messages)).toEqual(['e1', 'e2', 'e3']);
+  });
+
+  it('stores a publish retried with the same idempotency key once, and answers with its id', async () => {
+    const target = await broker({ history: { size: 5 } });
+    const channel = freshChannel();
+    const key = `ssekit:${channel}`;
+    const feed = await listen(target, channel);
+    const first = await target.publish(channel, { data: 'once', idempotencyKey: 'order-1' });
+    expect(await target.publish(channel, { data: 'once', idempotencyKey: 'order-1' })).toBe(first);
+    const other = await target.publish(channel, { data: 'twice', idempotencyKey: 'order-2' });
+    expect(other).not.toBe(first);
+    // A key of one channel says nothing of another.
+    expect(await target.publish(freshChannel(), { data: 'once', idempotencyKey: 'order-1' })).not.toBe(first);
+    expect(texts(await feed.received(2))).toEqual(['once', 'twice']);
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    expect(await admin.sendCommand(['XLEN', key])).toBe(2);
+    // Keys are remembered while history holds their event, and no longer: the record stays bounded.
+    for (let i = 0; i < 300; i++) await target.publish(channel, { data: `n${i}`, idempotencyKey: `k${i}` });
+    const first_kept = String(
+      ((await admin.sendCommand(['XRANGE', key, '-', '+', 'COUNT', '1'])) as string[][])[0]?.[0],
+    );
+    expect(target.compareIds(first, first_kept)).toBeLessThan(0);
+    const again = await target.publish(channel, { data: 'once', idempotencyKey: 'order-1' });
+    expect(target.compareIds(again, first)).toBeGreaterThan(0);
+    const record = Buffer.concat([Buffer.from(key), Buffer.from([0xff])]);
+    expect(await admin.sendCommand(['TYPE', record])).toBe('hash');
+    expect(Number(await admin.sendCommand(['HLEN', record]))).toBeLessThanOrEqual(2 * 5 + 100);
+    admin.destroy();
+  });
+
+  it('rejects a command Redis does not answer in commandTimeout, a publish or a replay alike', async () => {
+    const target = await broker({ commandTimeout: 500 });
+    const channel = freshChannel();
+    const first = await target.publish(channel, { data: 'before' });
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await admin.sendCommand(['CLIENT', 'PAUSE', '1500', 'ALL']);
+    const paused = Date.now();
+    try {
+      const started = Date.now();
+      await expect(target.publish(channel, { data: 'paused' })).rejects.toMatchObject({
+        code: 'BROKER_UNAVAILABLE',
+        message: expect.stringContaining('500 ms'),
+      });
+      await expect(target.replay(channel, first)).rejects.toMatchObject({ code: 'BROKER_UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(1_400);
+    } finally {
+      // Wait the pause out, so that the tests after this one find Redis answering.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1_600 - (Date.now() - paused))));
+      admin.destroy();
+    }
+    // Back to normal once Redis answers again.
+    await vi.waitFor(() => expect(target.publish(channel, { data: 'after' })).resolves.toMatch(/-/), {
+      timeout: 5_000,
+      interval: 100,
+    });
+  });
+
+  it('notices a connection that stops answering, without an error or a close, and tells every channel', async () => {
+    const proxy = await blackholeProxy(redis.port);
+    try {
+      const target = await broker({ url: proxy.url, commandTimeout: 500 });
+      const publisher = await broker();
+      const [one, two] = [freshChannel(), freshChannel()];
+      const lost = [vi.fn(), vi.fn()];
+      const feed = await listen(target, one, lost[0]);
+      await listen(target, two, lost[1]);
+      await publisher.publish(one, { data: 'live' });
+      await feed.received(1);
+      proxy.blackhole();
+      const holed = Date.now();
+      await expect(target.publish(one, { data: 'into the void' })).rejects.toMatchObject({
+        code: 'BROKER_UNAVAILABLE',
+      });
+      expect(Date.now() - holed).toBeLessThan(1_000);
+      // The blocking read returns within its block time (here the timeout) and the timeout.
+      await vi.waitFor(() => expect(lost.map((fn) => fn.mock.calls.length > 0)).toEqual([true, true]), {
+        timeout: 2_000,
+      });
+      expect(Date.now() - holed).toBeLessThan(2_000);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

@@ -3,6 +3,7 @@
  *
  * @module @ssekit/redis
  */
+import { createHash } from 'node:crypto';
 import { createClient, type RedisClientType, type RespVersions } from '@redis/client';
 import {
   type Broker,
@@ -37,8 +38,38 @@ export interface RedisBrokerOptions {
    * (`MAXLEN ~` / `MINID ~`): Redis may keep a few more.
    */
   history?: HistoryOptions;
-  /** Prefix of the Redis keys, one stream per channel. Default `ssekit:`. */
+  /**
+   * Prefix of the Redis keys, one stream per channel (`prefix + name`). Default `ssekit:`.
+   * Any well-formed string: with channel names well-formed too, the key's UTF-8 bytes tell the
+   * name back, so no two channels share a stream.
+   */
   prefix?: string;
+  /**
+   * Accept a server whose `maxmemory-policy` is `allkeys-*` (`allkeys-lru`, `allkeys-lfu`,
+   * `allkeys-random`). Default `false`: `ready` rejects with `BROKER_UNAVAILABLE`.
+   *
+   * Dangerous: under memory pressure such a server deletes whole keys, the streams included,
+   * after it acknowledged their events. Events published since this instance last read are
+   * then gone for every instance, and a publish can get an id Redis had given before. Set
+   * `maxmemory-policy noeviction` (a publish then fails, and says so, when memory is full) or a
+   * `volatile-*` policy (which evicts only keys with a TTL; the broker's keys have none).
+   */
+  allowEviction?: boolean;
+  /**
+   * Milliseconds that Redis has to answer a command (default 3 000, from 1 to 2^31-1). A
+   * publish or replay not answered in time rejects with `BROKER_UNAVAILABLE`: its outcome is
+   * then unknown (Redis may still store the event), so retry it with the same
+   * `idempotencyKey`.
+   *
+   * It also bounds how long a connection that stops answering (a paused server, a network that
+   * drops packets) goes unnoticed: the blocking read must return within its block time (the
+   * lesser of this and 5 000) plus this, and the broker's own command connection gets a `PING`
+   * when idle. A connection that misses it is closed and opened again, and after the reader's,
+   * every channel is told (`onLost`), so its streams end with a retry hint and the clients
+   * resume, on another instance if this one cannot reach Redis. A `client` you pass is never
+   * closed: the broker only stops waiting for it.
+   */
+  commandTimeout?: number;
 }
 
 interface ChannelFeed {
@@ -51,8 +82,21 @@ interface ChannelFeed {
   readonly onLost: Set<() => void>;
 }
 
-/** How long one blocking read waits before the reader loop looks around again. */
+/** Longest that one blocking read waits before the reader loop looks around again. */
 const BLOCK_MS = 5_000;
+const DEFAULT_COMMAND_TIMEOUT = 3_000;
+
+/** What `within` rejects with: Redis did not answer in time. */
+class NoAnswer extends Error {}
+
+/** `promise`, or a rejection with {@link NoAnswer} once `ms` have passed without it settling. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NoAnswer(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 /** Most messages one read takes per channel; a full batch means the reader is behind. */
 const READ_COUNT = 500;
 /** Most entries one replay read takes, however small they are. */
@@ -61,6 +105,66 @@ const MAX_PAGE_COUNT = 1_000;
 const DEFAULT_PAGE_BYTES = 256 * 1024;
 // Canonical, as Redis writes them (no leading zeros), so that ids compare as text.
 const STREAM_ID = /^(0|[1-9]\d{0,18})-(0|[1-9]\d{0,18})$/;
+
+/** Most channels whose floor (highest id seen) one broker remembers; past it, the oldest go. */
+const MAX_FLOORS = 10_000;
+
+/**
+ * Publishes one event, in one step that no other command can come between.
+ *
+ * KEYS[1] is the stream and KEYS[2] its idempotency record; ARGV[1] the floor (the highest id
+ * this broker saw on the channel, or ''), ARGV[2] the history size, ARGV[3] the idempotency key
+ * (or ''), then the event's fields.
+ * - A key whose event is still in the stream answers with that event's id, and adds nothing.
+ * - A stream that is gone (a flush, a restart without persistence) is first made anew at the
+ *   floor, so Redis gives ids after it: alone, it would start again from its clock, and an id
+ *   from the same millisecond as a lost event would name two events.
+ * - The record drops keys whose events left history once it holds twice the history, plus
+ *   the 100 entries (a stream node) that `MAXLEN ~` may keep over it: a cost shared by as
+ *   many publishes.
+ */
+const PUBLISH_SCRIPT = `
+local stream, record, floor, size, key = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local function before(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  if #am ~= #bm then return #am < #bm end
+  if am ~= bm then return am < bm end
+  if #as ~= #bs then return #as < #bs end
+  return as < bs
+end
+if key ~= '' then
+  local stored = redis.call('HGET', record, key)
+  if stored and #redis.call('XRANGE', stream, stored, stored) == 1 then return stored end
+end
+if floor ~= '' and redis.call('EXISTS', stream) == 0 then
+  redis.call('XADD', stream, 'MAXLEN', '0', floor, 'd', '')
+  redis.call('XSETID', stream, floor, 'ENTRIESADDED', '0', 'MAXDELETEDID', '0-0')
+end
+local id = redis.call('XADD', stream, 'MAXLEN', '~', size, '*', unpack(ARGV, 4))
+if key ~= '' then
+  redis.call('HSET', record, key, id)
+  if redis.call('HLEN', record) > 2 * size + 100 then
+    local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1][1]
+    local entries = redis.call('HGETALL', record)
+    for i = 1, #entries, 2 do
+      if before(entries[i + 1], first) then redis.call('HDEL', record, entries[i]) end
+    end
+  end
+end
+return id
+`;
+const RECORD_SUFFIX = Buffer.from([0xff]);
+const PUBLISH_SHA = createHash('sha1').update(PUBLISH_SCRIPT).digest('hex');
+
+/** A lone surrogate has no UTF-8 form: Redis would get U+FFFD, the key of another name. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Replies as the broker reads them (maps as RESP2 lists or plain objects, strings as strings),
+ * whatever `typeMapping` the app gave its client or the duplicate inherits from it.
+ */
+const DEFAULT_TYPES = { typeMapping: {} };
 
 /** Compares two whole numbers written without leading zeros, of any size. */
 const compareDigits = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
@@ -89,6 +193,20 @@ interface StreamInfo {
 /** How many entries trimming removed from the head of the stream. */
 const trimmed = (info: StreamInfo) => info['entries-added'] - info.length;
 
+/**
+ * Whether `info` describes the stream that `feed` read up to its cursor: nothing after the
+ * cursor was trimmed, and the stream was not lost and made anew (a flush, a restart without
+ * persistence), which counts entries from zero and holds nothing from before.
+ */
+function continues(feed: ChannelFeed, info: StreamInfo): boolean {
+  const gone = trimmed(info);
+  if (gone > feed.position || info['entries-added'] < feed.position) return false;
+  // Entries up to the cursor that were never trimmed are still there, so the oldest kept one is
+  // at or before the cursor. A stream made anew holds only newer ones, however many it has.
+  const first = info['first-entry']?.[0];
+  return gone === feed.position || (first !== undefined && compareIds(first, feed.cursor) <= 0);
+}
+
 function toMessage([id, fields]: StreamEntry): BrokerMessage {
   let event: string | undefined;
   let data = '';
@@ -99,14 +217,25 @@ function toMessage([id, fields]: StreamEntry): BrokerMessage {
   return createBrokerMessage(id, event, data);
 }
 
-/** A Redis URL fit for an error message: without its password. */
-function withoutPassword(url: string): string {
+/** Query parameters that some clients and hosting providers read credentials from. */
+const CREDENTIAL_PARAMS = ['password', 'username', 'user', 'pass'];
+
+/**
+ * A Redis URL fit for an error message or a log: the username and password masked, in the
+ * authority and in the query alike. A URL that does not parse is left out altogether, since
+ * there is no telling where its secrets are.
+ */
+function withoutCredentials(url: string): string {
   try {
     const parsed = new URL(url);
+    if (parsed.username) parsed.username = '***';
     if (parsed.password) parsed.password = '***';
+    for (const name of CREDENTIAL_PARAMS) {
+      if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
+    }
     return parsed.toString();
   } catch {
-    return url;
+    return 'the configured server (its URL does not parse)';
   }
 }
 
@@ -147,16 +276,25 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * const registry = new ChannelRegistry({ broker });
  */
 export class RedisBroker implements Broker {
-  /** Resolves once connected; rejects with `BROKER_UNAVAILABLE`, naming the server, when it cannot connect. */
+  /**
+   * Resolves once connected; rejects with `BROKER_UNAVAILABLE`, naming the server, when it
+   * cannot connect, runs Redis older than 7, or evicts keys without `allowEviction`.
+   */
   readonly ready: Promise<void>;
   readonly #server: string;
   readonly #prefix: string;
-  readonly #trim: string[];
+  /** History size, as the publish script's `MAXLEN ~` takes it. */
+  readonly #size: string;
   readonly #maxAge: number | undefined;
+  readonly #timeout: number;
+  /** Block time of one XREAD: short enough that a silent reader is noticed in about 2 timeouts. */
+  readonly #blockMs: number;
   readonly #commands: RedisBrokerClient;
   readonly #ownsCommands: boolean;
   readonly #reader: RedisBrokerClient;
   readonly #feeds = new Map<string, ChannelFeed>();
+  /** The highest id this broker gave or saw, by stream key: a lost stream is made anew after it. */
+  readonly #floors = new Map<string, string>();
   /** Bumped when the set of channels read changes; the read under way used `#readingGeneration`. */
   #generation = 0;
   #readingGeneration: number | undefined;
@@ -164,10 +302,20 @@ export class RedisBroker implements Broker {
   /** Set when the reader lost its connection: on its return, check what Redis trimmed meanwhile. */
   #checkForLoss = false;
   #wakeReader: (() => void) | undefined;
+  /** Set once `ready` resolved: from then on, outages are waited out. */
+  #connected = false;
   #closed = false;
   #readLoop: Promise<void> | undefined;
+  /** When the command connection last sent a command: an idle one gets a PING. */
+  #lastCommandAt = 0;
+  #healthCheck: ReturnType<typeof setInterval> | undefined;
+  /** Set while the broker's own command connection is being opened again. */
+  #reopening: Promise<void> | undefined;
 
-  /** @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a history size below 1 or an invalid age. */
+  /**
+   * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a history size below 1, an invalid
+   * age or `commandTimeout`, or a prefix that is not well-formed Unicode.
+   */
   constructor(options: RedisBrokerOptions = {}) {
     const { size = 1000, maxAge } = options.history ?? {};
     if (
@@ -180,19 +328,34 @@ export class RedisBroker implements Broker {
       );
     }
     this.#prefix = options.prefix ?? 'ssekit:';
-    this.#trim = ['MAXLEN', '~', String(size)];
+    if (LONE_SURROGATE.test(this.#prefix)) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `prefix ${JSON.stringify(this.#prefix)} has a lone surrogate, which Redis cannot store.`,
+      );
+    }
+    const { commandTimeout = DEFAULT_COMMAND_TIMEOUT } = options;
+    if (!(Number.isSafeInteger(commandTimeout) && commandTimeout >= 1 && commandTimeout <= 2 ** 31 - 1)) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `commandTimeout ${commandTimeout} needs to be a whole number of ms from 1 to 2^31-1.`,
+      );
+    }
+    this.#size = String(size);
     this.#maxAge = maxAge;
-    let connected = false;
+    this.#timeout = commandTimeout;
+    this.#blockMs = Math.min(BLOCK_MS, commandTimeout);
     const reconnectStrategy = (retries: number, cause: Error) =>
       // At start-up a refusal is an answer; once connected, outages are waited out.
-      connected ? Math.min(50 * 2 ** retries, 2_000) : cause;
+      this.#connected ? Math.min(50 * 2 ** retries, 2_000) : cause;
     if (options.client) {
       this.#commands = options.client;
       this.#ownsCommands = false;
-      this.#server = withoutPassword(options.client.options?.url ?? 'the given client');
+      const url = options.client.options?.url;
+      this.#server = url === undefined ? 'the given client' : withoutCredentials(url);
     } else {
       const url = options.url ?? 'redis://127.0.0.1:6379';
-      this.#server = withoutPassword(url);
+      this.#server = withoutCredentials(url);
       this.#commands = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy } });
       this.#ownsCommands = true;
     }
@@ -213,10 +376,11 @@ export class RedisBroker implements Broker {
       if (!client.isOpen) await client.connect();
     };
     this.ready = Promise.all([connect(this.#commands), connect(this.#reader)])
-      .then(() => this.#checkVersion())
+      .then(() => this.#checkServer(options.allowEviction ?? false))
       .then(
         () => {
-          connected = true;
+          this.#connected = true;
+          if (this.#ownsCommands && !this.#closed) this.#startHealthCheck();
         },
         (cause: unknown) => {
           if (this.#reader.isOpen) this.#reader.destroy();
@@ -228,7 +392,15 @@ export class RedisBroker implements Broker {
     this.ready.catch(() => {}); // the caller sees it through `ready` or the first call
   }
 
-  /** Appends the event to the channel's Redis stream; resolves with its stream id. */
+  /**
+   * Appends the event to the channel's Redis stream; resolves with its stream id. With an
+   * `idempotencyKey` whose event the stream still holds, adds nothing and resolves with that
+   * event's id.
+   *
+   * @throws {@link @ssekit/core!SseError} `BROKER_UNAVAILABLE` when Redis cannot be reached or
+   * does not answer within `commandTimeout` (then the event may have been stored: retry with
+   * the same `idempotencyKey`); `INVALID_CHANNEL` for a name that is not well-formed Unicode.
+   */
   async publish(channel: string, event: BrokerEvent): Promise<string> {
     if (this.#closed) throw new SseError('REGISTRY_CLOSED', 'the broker is closed.');
     if (event.id !== undefined) {
@@ -237,14 +409,16 @@ export class RedisBroker implements Broker {
         `RedisBroker assigns event ids (Redis stream ids, one order for every instance); publish without an id (got "${event.id}").`,
       );
     }
+    checkChannelName(channel);
     await this.ready;
     const key = this.#prefix + channel;
     const fields = event.event === undefined ? ['d', event.data] : ['e', event.event, 'd', event.data];
-    const id = String(await this.#command(['XADD', key, ...this.#trim, '*', ...fields], 'publish to'));
+    const id = String(await this.#publishScript(key, event.idempotencyKey, fields));
+    this.#raiseFloor(key, id);
     if (this.#maxAge !== undefined) {
       // The event is stored: a failed trim must not report it refused (the next one trims).
       // Ages are by this instance's clock, which stream ids (Redis's clock) should be close to.
-      this.#commands.sendCommand(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)]).catch(() => {});
+      this.#command(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)], 'trim').catch(() => {});
     }
     return id;
   }
@@ -254,6 +428,7 @@ export class RedisBroker implements Broker {
     listener: (message: BrokerMessage) => void,
     onLost?: () => void,
   ): Promise<() => void> {
+    checkChannelName(channel);
     await this.ready;
     if (this.#closed) return () => {};
     let feed = this.#feeds.get(channel);
@@ -263,6 +438,7 @@ export class RedisBroker implements Broker {
       const info = await this.#info(key);
       const cursor = info?.['last-generated-id'] ?? '0-0';
       const position = info?.['entries-added'] ?? 0;
+      this.#raiseFloor(key, cursor);
       feed = this.#feeds.get(channel) ?? { key, cursor, position, listeners: new Set(), onLost: new Set() };
       if (!this.#feeds.has(channel)) {
         this.#feeds.set(channel, feed);
@@ -368,20 +544,86 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#healthCheck);
     this.#feeds.clear();
     this.#wakeReader?.();
     if (this.#reader.isOpen) this.#reader.destroy();
     await this.#readLoop;
+    // A connection being opened again is open already: closing it ends the attempt too.
+    if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
+    await this.#reopening;
+    if (this.#reader.isOpen) this.#reader.destroy();
     if (this.#ownsCommands && this.#commands.isOpen) this.#commands.destroy();
   }
 
-  /** Sends a command on the command connection; a failure names the server and what was tried. */
-  async #command(args: string[], what: string): Promise<unknown> {
+  /** Runs the publish script: by its hash, and by its text when Redis does not have it (yet, or any more). */
+  async #publishScript(key: string, idempotencyKey: string | undefined, fields: string[]): Promise<unknown> {
+    // The record's key is the stream's bytes and a 0xFF, a byte UTF-8 never holds: no stream
+    // key, and no other channel's record, can be the same bytes.
+    const record = Buffer.concat([Buffer.from(key), RECORD_SUFFIX]);
+    const floor = this.#floors.get(key) ?? '';
+    const args = ['2', key, record, floor, this.#size, idempotencyKey ?? '', ...fields];
     try {
-      return await this.#commands.sendCommand(args);
+      return await this.#command(['EVALSHA', PUBLISH_SHA, ...args], 'publish to');
+    } catch (error) {
+      if (!String(error).includes('NOSCRIPT')) throw error;
+      return await this.#command(['EVAL', PUBLISH_SCRIPT, ...args], 'publish to');
+    }
+  }
+
+  /** Remembers `id` as the highest of `key` if it is; the least recently raised floors go first. */
+  #raiseFloor(key: string, id: string): void {
+    const floor = this.#floors.get(key);
+    if (id === '0-0' || (floor !== undefined && compareIds(id, floor) <= 0)) return;
+    this.#floors.delete(key);
+    this.#floors.set(key, id);
+    if (this.#floors.size > MAX_FLOORS) this.#floors.delete(this.#floors.keys().next().value as string);
+  }
+
+  /** Sends a command on the command connection; a failure names the server and what was tried. */
+  async #command(args: (string | Buffer)[], what: string): Promise<unknown> {
+    this.#lastCommandAt = Date.now();
+    try {
+      return await within(this.#commands.sendCommand(args, DEFAULT_TYPES), this.#timeout);
     } catch (cause) {
-      if (String(cause).includes('no such key')) throw cause;
-      throw new SseError('BROKER_UNAVAILABLE', `could not ${what} Redis at ${this.#server}.`, { cause });
+      if (/no such key|NOSCRIPT/.test(String(cause))) throw cause;
+      if (cause instanceof NoAnswer) this.#reopenCommands();
+      const late = cause instanceof NoAnswer ? ` within ${this.#timeout} ms` : '';
+      throw new SseError('BROKER_UNAVAILABLE', `could not ${what} Redis at ${this.#server}${late}.`, { cause });
+    }
+  }
+
+  // A connection that stops answering shows no error and no close: only an unanswered command
+  // tells. An idle one is asked, so that the next publish does not find out the slow way.
+  #startHealthCheck(): void {
+    this.#healthCheck = setInterval(() => {
+      if (Date.now() - this.#lastCommandAt >= this.#blockMs) this.#command(['PING'], 'ping').catch(() => {});
+    }, this.#blockMs);
+    this.#healthCheck.unref?.();
+  }
+
+  /**
+   * Closes the broker's own command connection and opens it again: commands waiting on it fail
+   * now, and new ones fail at once until it is back (the connection has no offline queue).
+   */
+  #reopenCommands(): void {
+    if (!(this.#ownsCommands && this.#connected) || this.#closed || this.#reopening) return;
+    this.#commands.destroy();
+    this.#reopening = this.#reopen(this.#commands).finally(() => {
+      this.#reopening = undefined;
+    });
+  }
+
+  /** Connects `client` again, until it answers or the broker is closed. */
+  async #reopen(client: RedisBrokerClient): Promise<void> {
+    for (let failures = 0; !this.#closed; failures++) {
+      try {
+        if (!client.isOpen) await within(client.connect(), this.#timeout);
+        return;
+      } catch {
+        if (client.isOpen) client.destroy();
+        await sleep(Math.min(50 * 2 ** failures, 2_000));
+      }
     }
   }
 
@@ -394,12 +636,20 @@ export class RedisBroker implements Broker {
     }
   }
 
-  // Loss detection counts entries (`entries-added`, Redis 7): older servers cannot tell a gap.
-  async #checkVersion(): Promise<void> {
-    const info = String(await this.#commands.sendCommand(['INFO', 'server']));
+  // INFO, since managed services often disable CONFIG.
+  async #checkServer(allowEviction: boolean): Promise<void> {
+    const info = String(await this.#command(['INFO', 'server', 'memory'], 'read the settings of'));
+    // Loss detection counts entries (`entries-added`, Redis 7): older servers cannot tell a gap.
     const major = Number(/redis_version:(\d+)/.exec(info)?.[1]);
     if (major < 7) {
       throw new SseError('BROKER_UNAVAILABLE', `RedisBroker needs Redis 7 or newer; ${this.#server} runs ${major}.`);
+    }
+    const policy = /maxmemory_policy:(\S+)/.exec(info)?.[1] ?? '';
+    if (policy.startsWith('allkeys-') && !allowEviction) {
+      throw new SseError(
+        'BROKER_UNAVAILABLE',
+        `${this.#server} evicts keys (maxmemory-policy ${policy}): a full memory would delete channels' streams, and events with them, after they were acknowledged. Set maxmemory-policy noeviction (or a volatile-* policy: the broker's keys have no TTL), or pass allowEviction: true to accept the loss.`,
+      );
     }
   }
 
@@ -417,7 +667,7 @@ export class RedisBroker implements Broker {
       const reading = this.#readingGeneration;
       if (reading === undefined || reading === this.#generation || this.#readerId === undefined) return;
       try {
-        await this.#commands.sendCommand(['CLIENT', 'UNBLOCK', String(this.#readerId)]);
+        await this.#command(['CLIENT', 'UNBLOCK', String(this.#readerId)], 'unblock the reader at');
       } catch {
         return; // Redis is away; the read fails by itself.
       }
@@ -436,26 +686,34 @@ export class RedisBroker implements Broker {
         continue;
       }
       try {
-        this.#readerId ??= Number(await this.#reader.sendCommand(['CLIENT', 'ID']));
+        if (!this.#reader.isOpen) await this.#reopen(this.#reader);
+        this.#readerId ??= Number(
+          await within(this.#reader.sendCommand(['CLIENT', 'ID'], DEFAULT_TYPES), this.#timeout),
+        );
         if (this.#checkForLoss) await this.#settleLosses();
         const feeds = [...this.#feeds.values()];
         this.#readingGeneration = this.#generation;
-        const reply = await this.#reader.sendCommand([
-          'XREAD',
-          'COUNT',
-          String(READ_COUNT),
-          'BLOCK',
-          String(BLOCK_MS),
-          'STREAMS',
-          ...feeds.map((feed) => feed.key),
-          ...feeds.map((feed) => feed.cursor),
-        ]);
+        const read = this.#reader.sendCommand(
+          [
+            'XREAD',
+            'COUNT',
+            String(READ_COUNT),
+            'BLOCK',
+            String(this.#blockMs),
+            'STREAMS',
+            ...feeds.map((feed) => feed.key),
+            ...feeds.map((feed) => feed.cursor),
+          ],
+          DEFAULT_TYPES,
+        );
+        const reply = await within(read, this.#blockMs + this.#timeout);
         this.#readingGeneration = undefined;
-        failures = 0;
         if (reply) await this.#deliver(feeds, readReply(reply));
-      } catch {
+        failures = 0;
+      } catch (error) {
         this.#readingGeneration = undefined;
         if (this.#closed) return;
+        if (error instanceof NoAnswer) this.#readerStalled();
         // The connection is gone or going; node-redis reconnects. Check for trimmed events then.
         this.#checkForLoss = true;
         await sleep(Math.min(50 * 2 ** failures++, 1_000));
@@ -463,7 +721,27 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /**
+   * The reader's connection stopped answering. Nothing says when it would again, and each
+   * channel's subscribers would wait for it with no event and no error: close it, tell every
+   * channel (its streams end with a retry hint, and the clients resume, elsewhere if need be),
+   * and open it again.
+   */
+  #readerStalled(): void {
+    this.#reader.destroy();
+    this.#readerId = undefined;
+    for (const feed of [...this.#feeds.values()]) {
+      for (const onLost of [...feed.onLost]) onLost();
+    }
+  }
+
   async #deliver(feeds: ChannelFeed[], reply: Record<string, StreamEntry[]>): Promise<void> {
+    // A batch for a key that was not asked for (a key that did not survive the trip as UTF-8,
+    // a reply of an unexpected shape) moves no cursor: reading again at once would get the same
+    // batch, thousands of times a second. Failing the read makes the loop back off instead.
+    const asked = new Set(feeds.map((feed) => feed.key));
+    const unasked = Object.keys(reply).find((key) => !asked.has(key));
+    if (unasked !== undefined) throw new Error(`XREAD answered for ${JSON.stringify(unasked)}, which was not read`);
     const read = feeds.filter((feed) => reply[feed.key]?.length);
     // What Redis trimmed before this read was not in it: a batch after a gap is not delivered
     // as if it followed on. (A trim just after the read can cost a needless resume, no event.)
@@ -471,7 +749,10 @@ export class RedisBroker implements Broker {
     for (const [i, feed] of read.entries()) {
       if (this.#feeds.get(feed.key.slice(this.#prefix.length)) !== feed) continue;
       if (this.#lost(feed, infos[i])) continue;
-      for (const entry of reply[feed.key] ?? []) {
+      const entries = reply[feed.key] ?? [];
+      const last = entries[entries.length - 1];
+      if (last) this.#raiseFloor(feed.key, last[0]);
+      for (const entry of entries) {
         feed.cursor = entry[0];
         feed.position++;
         const message = toMessage(entry);
@@ -492,11 +773,10 @@ export class RedisBroker implements Broker {
    * on from the newest event: its clients resume through history, which signals the gap.
    */
   #lost(feed: ChannelFeed, info: StreamInfo | undefined): boolean {
-    const added = info?.['entries-added'] ?? 0;
-    const gone = info ? trimmed(info) > feed.position || added < feed.position : feed.position > 0;
-    if (!gone) return false;
+    if (info ? continues(feed, info) : feed.position === 0) return false;
     feed.cursor = info?.['last-generated-id'] ?? '0-0';
-    feed.position = added;
+    this.#raiseFloor(feed.key, feed.cursor);
+    feed.position = info?.['entries-added'] ?? 0;
     for (const onLost of feed.onLost) onLost();
     return true;
   }

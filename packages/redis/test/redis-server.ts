@@ -27,6 +27,8 @@ export interface RedisServerOptions {
    * @default true
    */
   persist?: boolean;
+  /** More `redis-server` arguments, e.g. `['--maxmemory', '2mb']`. */
+  args?: string[];
 }
 
 function freePort(): Promise<number> {
@@ -60,12 +62,13 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
 }
 
 /** Starts redis-server (from Debian's package) for a test run. */
-export async function startRedis({ persist = true }: RedisServerOptions = {}): Promise<RedisServer> {
+export async function startRedis({ persist = true, args: extra = [] }: RedisServerOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ssekit-redis-'));
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir];
   if (persist) args.push('--appendonly', 'yes', '--appendfsync', 'always');
   else args.push('--save', '', '--appendonly', 'no');
+  args.push(...extra);
   let child: ChildProcess;
   const launch = async () => {
     const server = spawn('redis-server', args, { stdio: 'ignore' });
