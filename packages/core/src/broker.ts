@@ -45,6 +45,25 @@ export function checkChannelName(name: string): string {
   return name;
 }
 
+/** Longest idempotency key, in UTF-16 code units. */
+const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
+
+/**
+ * Checks an idempotency key for a broker or channel: a non-empty, well-formed string of at most
+ * 256 characters.
+ *
+ * @throws {@link SseError} `INVALID_OPTION` for anything else.
+ */
+export function checkIdempotencyKey(key: string): string {
+  if (typeof key !== 'string' || key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || LONE_SURROGATE.test(key)) {
+    throw new SseError(
+      'INVALID_OPTION',
+      `idempotencyKey ${JSON.stringify(key)} must be a non-empty, well-formed string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
+    );
+  }
+  return key;
+}
+
 /**
  * What {@link Broker.replay} found after a `Last-Event-ID`: the messages history holds after
  * it, fetched a page at a time as the client takes them, and whether some are missing.
@@ -221,6 +240,7 @@ export class MemoryBroker implements Broker {
     const state = this.#state(channel);
     const { idempotencyKey } = event;
     if (idempotencyKey !== undefined) {
+      checkIdempotencyKey(idempotencyKey);
       this.#prune(state);
       const stored = state.keys.get(idempotencyKey);
       if (stored) return Promise.resolve(stored.id);

@@ -2,6 +2,7 @@ import {
   type Broker,
   type BrokerMessage,
   checkChannelName,
+  checkIdempotencyKey,
   type HistoryOptions,
   MemoryBroker,
   type Replay,
@@ -39,18 +40,6 @@ function checkEventSize(text: string, maxEventBytes: number, channel: string): v
       `channel "${channel}": event data of ${bytes} bytes is over maxEventBytes (${maxEventBytes}); nothing was published.`,
     );
   }
-}
-
-const MAX_IDEMPOTENCY_KEY_LENGTH = 256;
-
-function checkIdempotencyKey(key: string): string {
-  if (typeof key !== 'string' || key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || /\p{Cs}/u.test(key)) {
-    throw new SseError(
-      'INVALID_OPTION',
-      `idempotencyKey ${JSON.stringify(key)} must be a non-empty, well-formed string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters.`,
-    );
-  }
-  return key;
 }
 
 /** An event as a subscriber's filter sees it. */

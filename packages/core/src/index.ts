@@ -8,6 +8,7 @@ export {
   type BrokerEvent,
   type BrokerMessage,
   checkChannelName,
+  checkIdempotencyKey,
   createBrokerMessage,
   type HistoryOptions,
   MemoryBroker,

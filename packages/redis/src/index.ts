@@ -10,6 +10,7 @@ import {
   type BrokerEvent,
   type BrokerMessage,
   checkChannelName,
+  checkIdempotencyKey,
   createBrokerMessage,
   type HistoryOptions,
   type Replay,
@@ -116,9 +117,11 @@ const MAX_FLOORS = 10_000;
  * this broker saw on the channel, or ''), ARGV[2] the history size, ARGV[3] the idempotency key
  * (or ''), then the event's fields.
  * - A key whose event is still in the stream answers with that event's id, and adds nothing.
- * - A stream that is gone (a flush, a restart without persistence) is first made anew at the
- *   floor, so Redis gives ids after it: alone, it would start again from its clock, and an id
- *   from the same millisecond as a lost event would name two events.
+ * - A stream that is gone (a flush, an eviction, a restart without persistence) is first made
+ *   anew at the later of the floor and the end of the current millisecond, so Redis gives ids
+ *   after both: alone, it would start again from its clock, and an id from the same
+ *   millisecond as a lost event (given by any instance, which the floor of this one may not
+ *   know) would name two events. A new channel starts the same way, a millisecond later.
  * - The record drops keys whose events left history once it holds twice the history, plus
  *   the 100 entries (a stream node) that `MAXLEN ~` may keep over it: a cost shared by as
  *   many publishes.
@@ -137,7 +140,10 @@ if key ~= '' then
   local stored = redis.call('HGET', record, key)
   if stored and #redis.call('XRANGE', stream, stored, stored) == 1 then return stored end
 end
-if floor ~= '' and redis.call('EXISTS', stream) == 0 then
+if redis.call('EXISTS', stream) == 0 then
+  local time = redis.call('TIME')
+  local now = time[1] .. string.format('%03d', math.floor(tonumber(time[2]) / 1000)) .. '-18446744073709551615'
+  if floor == '' or before(floor, now) then floor = now end
   redis.call('XADD', stream, 'MAXLEN', '0', floor, 'd', '')
   redis.call('XSETID', stream, floor, 'ENTRIESADDED', '0', 'MAXDELETEDID', '0-0')
 end
@@ -410,6 +416,7 @@ export class RedisBroker implements Broker {
       );
     }
     checkChannelName(channel);
+    if (event.idempotencyKey !== undefined) checkIdempotencyKey(event.idempotencyKey);
     await this.ready;
     const key = this.#prefix + channel;
     const fields = event.event === undefined ? ['d', event.data] : ['e', event.event, 'd', event.data];
