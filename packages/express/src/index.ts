@@ -132,7 +132,8 @@ export function channel(
       } else admission.subscribe(createStream(req, res, streamOptions));
     };
     const admission = route(req as ChannelRequest);
-    if (admission instanceof Promise) admission.then(answer, next);
+    // What `answer` throws goes to Express too: a rejection left unhandled ends the process.
+    if (admission instanceof Promise) admission.then(answer).catch(next);
     else answer(admission);
   };
 }
