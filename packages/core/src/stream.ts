@@ -140,6 +140,32 @@ export interface SseStreamOptions {
    * `Last-Event-ID`. Default: no limit.
    */
   maxLifetime?: number;
+  /**
+   * Told of the errors no caller could catch: a callback of these options that threw
+   * (`cors.origin` or the limiter's `key`, which answer the request 500 with an empty body
+   * instead of opening a stream) and, with `createResponse`, a handler that threw or
+   * rejected (its stream is closed first).
+   * Default: `console.error`, prefixed `[ssekit]`. What `onError` itself throws is logged
+   * the same way: a failing callback never ends the process.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * @internal Tells `onError` of `error`, or the console when there is none (`what` says what
+ * failed) or when `onError` throws too.
+ */
+export function reportError(onError: ((error: unknown) => void) | undefined, error: unknown, what: string): void {
+  if (onError) {
+    try {
+      onError(error);
+      return;
+    } catch (onErrorFailed) {
+      console.error('[ssekit] onError threw:', onErrorFailed);
+      return;
+    }
+  }
+  console.error(`[ssekit] ${what}:`, error);
 }
 
 /** What a sink's creator knows about the request, besides the options. */
