@@ -110,7 +110,8 @@ export interface SseStreamOptions {
    * every later frame, and ends the stream after what was accepted, so the client gets every
    * event `send` accepted, then reconnects with `Last-Event-ID` and history fills the gap (a
    * client that takes none of it for the stall period of `heartbeat` is cut without the rest);
-   * `'drop'` drops the frame and `send` returns `false`. A function decides per case.
+   * `'drop'` drops the frame and `send` returns `false`. A function decides per case; one
+   * that throws counts as `'close'`, and its error goes to `onError`.
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header
    */
   onOverflow?: OverflowPolicy | ((info: OverflowInfo) => OverflowPolicy);
@@ -141,10 +142,10 @@ export interface SseStreamOptions {
    */
   maxLifetime?: number;
   /**
-   * Told of the errors no caller could catch: a callback of these options that threw
-   * (`cors.origin` or the limiter's `key`, which answer the request 500 with an empty body
-   * instead of opening a stream) and, with `createResponse`, a handler that threw or
-   * rejected (its stream is closed first).
+   * Told of the errors no caller could catch: a callback of these options that threw (an
+   * `onOverflow` function, which then counts as `'close'`; `cors.origin` or the limiter's
+   * `key`, which answer the request 500 with an empty body instead of opening a stream) and,
+   * with `createResponse`, a handler that threw or rejected (its stream is closed first).
    * Default: `console.error`, prefixed `[ssekit]`. What `onError` itself throws is logged
    * the same way: a failing callback never ends the process.
    */
@@ -248,6 +249,7 @@ export class SseStream<Events extends object = EventMap> {
   readonly #maxBufferedBytes: number;
   readonly #maxEventBytes: number;
   readonly #onOverflow: NonNullable<SseStreamOptions['onOverflow']>;
+  readonly #onError: SseStreamOptions['onError'];
   // Read on every write: a plain field, since reading `signal.aborted` costs a brand check.
   #closed = false;
   #queue: Uint8Array[] = [];
@@ -282,6 +284,7 @@ export class SseStream<Events extends object = EventMap> {
     this.#maxBufferedBytes = init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#maxEventBytes = init.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     this.#onOverflow = init.onOverflow ?? 'close';
+    this.#onError = init.onError;
 
     if (sink.signal.aborted) {
       this.#closed = true;
@@ -545,15 +548,25 @@ export class SseStream<Events extends object = EventMap> {
   }
 
   #overflow(frameBytes: number): boolean {
-    const policy =
-      typeof this.#onOverflow === 'function'
-        ? this.#onOverflow({ stream: this as unknown as SseStream, bufferedBytes: this.#queuedBytes, frameBytes })
-        : this.#onOverflow;
-    if (policy === 'close' && !this.#closed) {
+    if (this.#overflowPolicy(frameBytes) === 'close' && !this.#closed) {
       counters.overflowCloses++;
       this.#endAfterQueue(endReason('BUFFER_OVERFLOW'));
     }
     return false;
+  }
+
+  // A policy function that throws counts as 'close': the bound holds whatever the callback
+  // does, and its error goes to `onError` rather than out of the `send` that overflowed
+  // (a channel's fan-out, say, which would blame the subscriber's filter).
+  #overflowPolicy(frameBytes: number): OverflowPolicy {
+    const onOverflow = this.#onOverflow;
+    if (typeof onOverflow !== 'function') return onOverflow;
+    try {
+      return onOverflow({ stream: this as unknown as SseStream, bufferedBytes: this.#queuedBytes, frameBytes });
+    } catch (error) {
+      reportError(this.#onError, error, 'onOverflow threw, so the stream closes');
+      return 'close';
+    }
   }
 
   // An end by the server's choice: every frame accepted so far still goes out, then the
