@@ -146,8 +146,8 @@ export interface SseStreamOptions {
    * `onOverflow` function, which then counts as `'close'`; `cors.origin` or the limiter's
    * `key`, which answer the request 500 with an empty body instead of opening a stream) and,
    * with `createResponse`, a handler that threw or rejected (its stream is closed first).
-   * Default: `console.error`, prefixed `[ssekit]`. What `onError` itself throws is logged
-   * the same way: a failing callback never ends the process.
+   * Default: `console.error`, prefixed `[ssekit]` (on Koa, the app's `'error'` event). What
+   * `onError` itself throws is logged the same way: a failing callback never ends the process.
    */
   onError?: (error: unknown) => void;
 }
