@@ -105,7 +105,8 @@ export interface ChannelRouteOptions extends SseStreamOptions {
 
 /**
  * A route handler that opens an event stream and subscribes it to a channel of `registry`,
- * resuming after the client's `Last-Event-ID` from the channel's history.
+ * resuming after the client's `Last-Event-ID` from the channel's history. A name function or
+ * `authorize` that throws or rejects goes to `next(error)`, before any stream opens.
  *
  * @param name - the channel, or a function of the request that names it.
  * @example
