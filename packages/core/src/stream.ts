@@ -144,8 +144,9 @@ export interface SseStreamOptions {
   /**
    * Told of the errors no caller could catch: a callback of these options that threw (an
    * `onOverflow` function, which then counts as `'close'`; `cors.origin` or the limiter's
-   * `key`, which answer the request 500 with an empty body instead of opening a stream) and,
-   * with `createResponse`, a handler that threw or rejected (its stream is closed first).
+   * `key`, which answer the request 500 with an empty body instead of opening a stream), an
+   * `onClose` listener that threw when the stream ended, and, with `createResponse`, a
+   * handler that threw or rejected (its stream is closed first).
    * Default: `console.error`, prefixed `[ssekit]` (on Koa, the app's `'error'` event). What
    * `onError` itself throws is logged the same way: a failing callback never ends the process.
    */
@@ -315,8 +316,8 @@ export class SseStream<Events extends object = EventMap> {
    * Calls `listener` once when the stream ends, by either side, with the reason (as on
    * `signal.reason`); at once if it has ended already, which a listener added to `signal`
    * would miss (a request refused by a limit, a client gone before the handler ran).
-   * Returns a function that removes the listener. The listener should not throw: called at
-   * once, its error reaches the caller; called later, it is an uncaught exception.
+   * Returns a function that removes the listener. Called at once, what the listener throws
+   * reaches the caller; called later, it goes to the stream's `onError`.
    *
    * @example
    * const timer = setInterval(() => stream.send(String(Date.now())), 1000);
@@ -324,11 +325,18 @@ export class SseStream<Events extends object = EventMap> {
    */
   onClose(listener: (reason: SseError) => void): () => void {
     const signal = this.signal;
-    const call = (): void => listener(signal.reason as SseError);
     if (signal.aborted) {
-      call();
+      listener(signal.reason as SseError);
       return () => {};
     }
+    // Called from the signal's dispatch, where a throw would be an uncaught exception.
+    const call = (): void => {
+      try {
+        listener(signal.reason as SseError);
+      } catch (error) {
+        reportError(this.#onError, error, 'an onClose listener threw');
+      }
+    };
     signal.addEventListener('abort', call, { once: true });
     return () => signal.removeEventListener('abort', call);
   }

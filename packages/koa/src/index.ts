@@ -46,8 +46,8 @@ declare module 'koa' {
  *
  * A client that disconnects is not reported as an error on the app (Koa 3 would report
  * the body's premature close through `ctx.onerror` otherwise). What a callback of the
- * options throws (`cors.origin`, the limiter's `key`, `onOverflow`) goes to the app's
- * `'error'` event, unless `options.onError` is given.
+ * options (`cors.origin`, the limiter's `key`, `onOverflow`) or an `onClose` listener throws
+ * goes to the app's `'error'` event, unless `options.onError` is given.
  *
  * @example
  * router.get('/events', sse({ retry: 2000 }), (ctx) => {
