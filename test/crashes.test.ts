@@ -41,6 +41,10 @@ interface Case {
   /** What the app's handler does with the stream of a `stream` route. */
   handler?: (stream: SseStream) => void;
   headers?: Record<string, string>;
+  /** Runs before the request; returns more headers for it. */
+  prepare?: (registry: ChannelRegistry) => Promise<Record<string, string>>;
+  /** The registry's own `onError` throws too (after it is recorded). */
+  registryOnErrorThrows?: true;
   /** Runs once the response head has arrived. */
   opened?: (registry: ChannelRegistry) => Promise<void>;
   /** `send` throws to the handler (as documented), and so to the framework's error path. */
@@ -90,6 +94,17 @@ const cases: Record<string, () => Case> = {
     },
     expect: 'stream ended',
   }),
+  'registry onError, in a replay': () => ({
+    route: 'channel',
+    options: { filter: fail('filter') },
+    registryOnErrorThrows: true,
+    async prepare(registry) {
+      const missed = await registry.channel('room').publish('missed 1');
+      await registry.channel('room').publish('missed 2');
+      return { 'last-event-id': missed };
+    },
+    expect: 'stream ended',
+  }),
   serializer: () => ({
     route: 'stream',
     options: { serializer: fail('serializer') },
@@ -103,6 +118,14 @@ const cases: Record<string, () => Case> = {
     options: { onOverflow: fail('onOverflow'), maxBufferedBytes: 0, maxEventBytes: 32 * 1024 },
     handler: (stream) => {
       for (let i = 0; i < 20 && stream.send(big); i++);
+    },
+    expect: 'stream ended',
+  }),
+  'onClose listener': () => ({
+    route: 'stream',
+    handler: (stream) => {
+      stream.onClose(fail('onClose'));
+      stream.close();
     },
     expect: 'stream ended',
   }),
@@ -191,7 +214,13 @@ interface Answer {
 }
 
 /** A GET that gives up after `ms`; `leaves` leaves at the first bytes. */
-function hit(url: string, c: Case, registry: ChannelRegistry, ms = 1_500): Promise<Answer> {
+function hit(
+  url: string,
+  c: Case,
+  headers: Record<string, string>,
+  registry: ChannelRegistry,
+  ms = 1_500,
+): Promise<Answer> {
   return new Promise((resolve) => {
     let status = 0;
     let body = '';
@@ -199,7 +228,7 @@ function hit(url: string, c: Case, registry: ChannelRegistry, ms = 1_500): Promi
       clearTimeout(timer);
       resolve({ status, body, end });
     };
-    const req = http.get(url, { headers: c.headers, agent: false }, (res) => {
+    const req = http.get(url, { headers, agent: false }, (res) => {
       status = res.statusCode ?? 0;
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -242,14 +271,19 @@ interface Cell {
 async function run(c: Case, adapter: Adapter): Promise<Cell | undefined> {
   const reported: string[] = [];
   const report: Report = (where) => () => reported.push(where);
-  const registry = new ChannelRegistry({ onError: report('registry onError') });
+  const registry = new ChannelRegistry({
+    onError: (error) => {
+      report('registry onError')(error);
+      if (c.registryOnErrorThrows) throw new Error('registry onError broke');
+    },
+  });
   const streams: SseStream[] = [];
   const server = adapter(c, registry, report, streams);
   if (!server) return undefined;
   const crashesBefore = crashes.length;
   const { url, close } = await listen(server);
   try {
-    const answer = await hit(url, c, registry);
+    const answer = await hit(url, c, { ...c.headers, ...(await c.prepare?.(registry)) }, registry);
     // However the request went, no stream is left open on the server.
     await until(() => (streams.every((stream) => stream.closed) ? true : undefined), 2_000).catch(() => {});
     // Reports and rejections that follow the answer arrive within a few turns.
