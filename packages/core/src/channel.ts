@@ -16,6 +16,7 @@ import {
   DEFAULT_MAX_EVENT_BYTES,
   type EventMap,
   type MessageData,
+  reportError,
   type SseStream,
 } from './stream.js';
 
@@ -88,7 +89,8 @@ export interface ChannelRegistryOptions {
   closeRetry?: { min: number; max: number };
   /**
    * Told of failures that cost one subscriber its stream: a filter that threw, a replay the
-   * broker could not give. The client reconnects. Default: `console.error`.
+   * broker could not give. The client reconnects. Default: `console.error`. What it throws
+   * itself is logged to the console.
    */
   onError?: (error: unknown, channel: string) => void;
   /**
@@ -443,6 +445,7 @@ export class ChannelRegistry {
     }
     const registry = this;
     const channels = this.#channels;
+    const { onError } = options;
     this.#owner = {
       broker: options.broker ?? new MemoryBroker({ history: options.history }),
       serializer: options.serializer ?? jsonSerializer,
@@ -454,7 +457,9 @@ export class ChannelRegistry {
       endWithRetryHint(stream) {
         stream.close({ retry: randomRetry(closeRetry) });
       },
-      report: options.onError ?? ((error, channel) => console.error(`[ssekit] channel "${channel}":`, error)),
+      // An onError that throws would escape a replay as an unhandled rejection.
+      report: (error, channel) =>
+        reportError(onError && ((cause) => onError(cause, channel)), error, `channel "${channel}"`),
       subscribersOf: (name) => channels.get(name),
       join(name) {
         let subscribers = channels.get(name);

@@ -1,5 +1,7 @@
 import { SseError } from './errors.js';
+import { streamHeaders } from './headers.js';
 import { checkRetryRange, type RetryRange, randomRetry } from './retry-range.js';
+import { reportError, type SseStreamOptions } from './stream.js';
 
 /** Options of {@link ConnectionLimiter}. */
 export interface ConnectionLimitOptions<Request> {
@@ -9,7 +11,8 @@ export interface ConnectionLimitOptions<Request> {
   perKey?: number;
   /**
    * The client's key: by default its remote address on Node, none on fetch-style runtimes
-   * (which do not show it to the request); e.g. `(req) => userIdOf(req)`.
+   * (which do not show it to the request); e.g. `(req) => userIdOf(req)`. One that throws
+   * gets its request a 500 with an empty body, and the error goes to the stream's `onError`.
    */
   key?: (request: Request) => string | undefined;
   /**
@@ -116,4 +119,37 @@ export function refusalResponse(
     headers,
     body: refusal.status === 429 ? 'Too many streams for this client.' : 'Too many streams.',
   };
+}
+
+/**
+ * @internal How a request is answered before its stream opens, the same on every runtime:
+ * with the stream's headers and the limiter slot to give back when it ends, or without a stream.
+ */
+export type Opening =
+  | { readonly headers: Record<string, string>; readonly release: (() => void) | undefined }
+  | { readonly status: number; readonly headers: Record<string, string>; readonly body: string };
+
+/**
+ * @internal Runs the callbacks a request meets before its stream opens (`cors.origin`, the
+ * limiter's `key`). One that throws gets the request a 500 with an empty body and goes to
+ * `onError`: the sinks' creators are called from request handlers with no error path
+ * (node:http, a bare `fetch` handler), where a throw would end the process.
+ */
+export function openingOf(
+  request: unknown,
+  origin: string | undefined,
+  defaultKey: string | undefined,
+  options: SseStreamOptions,
+): Opening {
+  let headers: Record<string, string>;
+  let slot: ReturnType<ConnectionLimiter['acquire']> | undefined;
+  try {
+    headers = streamHeaders(options.headers, options.cors, origin);
+    slot = options.limit?.acquire(request as never, defaultKey);
+  } catch (error) {
+    reportError(options.onError, error, 'a callback failed before the stream opened; answered 500');
+    return { status: 500, headers: {}, body: '' };
+  }
+  if (slot && typeof slot !== 'function') return refusalResponse(slot, headers);
+  return { headers, release: slot };
 }

@@ -110,7 +110,8 @@ export interface SseStreamOptions {
    * every later frame, and ends the stream after what was accepted, so the client gets every
    * event `send` accepted, then reconnects with `Last-Event-ID` and history fills the gap (a
    * client that takes none of it for the stall period of `heartbeat` is cut without the rest);
-   * `'drop'` drops the frame and `send` returns `false`. A function decides per case.
+   * `'drop'` drops the frame and `send` returns `false`. A function decides per case; one
+   * that throws counts as `'close'`, and its error goes to `onError`.
    * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header
    */
   onOverflow?: OverflowPolicy | ((info: OverflowInfo) => OverflowPolicy);
@@ -140,6 +141,33 @@ export interface SseStreamOptions {
    * `Last-Event-ID`. Default: no limit.
    */
   maxLifetime?: number;
+  /**
+   * Told of the errors no caller could catch: a callback of these options that threw (an
+   * `onOverflow` function, which then counts as `'close'`; `cors.origin` or the limiter's
+   * `key`, which answer the request 500 with an empty body instead of opening a stream), an
+   * `onClose` listener that threw when the stream ended, and, with `createResponse`, a
+   * handler that threw or rejected (its stream is closed first).
+   * Default: `console.error`, prefixed `[ssekit]` (on Koa, the app's `'error'` event). What
+   * `onError` itself throws is logged the same way: a failing callback never ends the process.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * @internal Tells `onError` of `error`, or the console when there is none (`what` says what
+ * failed) or when `onError` throws too.
+ */
+export function reportError(onError: ((error: unknown) => void) | undefined, error: unknown, what: string): void {
+  if (onError) {
+    try {
+      onError(error);
+      return;
+    } catch (onErrorFailed) {
+      console.error('[ssekit] onError threw:', onErrorFailed);
+      return;
+    }
+  }
+  console.error(`[ssekit] ${what}:`, error);
 }
 
 /** What a sink's creator knows about the request, besides the options. */
@@ -222,6 +250,7 @@ export class SseStream<Events extends object = EventMap> {
   readonly #maxBufferedBytes: number;
   readonly #maxEventBytes: number;
   readonly #onOverflow: NonNullable<SseStreamOptions['onOverflow']>;
+  readonly #onError: SseStreamOptions['onError'];
   // Read on every write: a plain field, since reading `signal.aborted` costs a brand check.
   #closed = false;
   #queue: Uint8Array[] = [];
@@ -256,6 +285,7 @@ export class SseStream<Events extends object = EventMap> {
     this.#maxBufferedBytes = init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#maxEventBytes = init.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     this.#onOverflow = init.onOverflow ?? 'close';
+    this.#onError = init.onError;
 
     if (sink.signal.aborted) {
       this.#closed = true;
@@ -286,8 +316,8 @@ export class SseStream<Events extends object = EventMap> {
    * Calls `listener` once when the stream ends, by either side, with the reason (as on
    * `signal.reason`); at once if it has ended already, which a listener added to `signal`
    * would miss (a request refused by a limit, a client gone before the handler ran).
-   * Returns a function that removes the listener. The listener should not throw: called at
-   * once, its error reaches the caller; called later, it is an uncaught exception.
+   * Returns a function that removes the listener. Called at once, what the listener throws
+   * reaches the caller; called later, it goes to the stream's `onError`.
    *
    * @example
    * const timer = setInterval(() => stream.send(String(Date.now())), 1000);
@@ -295,11 +325,18 @@ export class SseStream<Events extends object = EventMap> {
    */
   onClose(listener: (reason: SseError) => void): () => void {
     const signal = this.signal;
-    const call = (): void => listener(signal.reason as SseError);
     if (signal.aborted) {
-      call();
+      listener(signal.reason as SseError);
       return () => {};
     }
+    // Called from the signal's dispatch, where a throw would be an uncaught exception.
+    const call = (): void => {
+      try {
+        listener(signal.reason as SseError);
+      } catch (error) {
+        reportError(this.#onError, error, 'an onClose listener threw');
+      }
+    };
     signal.addEventListener('abort', call, { once: true });
     return () => signal.removeEventListener('abort', call);
   }
@@ -519,15 +556,25 @@ export class SseStream<Events extends object = EventMap> {
   }
 
   #overflow(frameBytes: number): boolean {
-    const policy =
-      typeof this.#onOverflow === 'function'
-        ? this.#onOverflow({ stream: this as unknown as SseStream, bufferedBytes: this.#queuedBytes, frameBytes })
-        : this.#onOverflow;
-    if (policy === 'close' && !this.#closed) {
+    if (this.#overflowPolicy(frameBytes) === 'close' && !this.#closed) {
       counters.overflowCloses++;
       this.#endAfterQueue(endReason('BUFFER_OVERFLOW'));
     }
     return false;
+  }
+
+  // A policy function that throws counts as 'close': the bound holds whatever the callback
+  // does, and its error goes to `onError` rather than out of the `send` that overflowed
+  // (a channel's fan-out, say, which would blame the subscriber's filter).
+  #overflowPolicy(frameBytes: number): OverflowPolicy {
+    const onOverflow = this.#onOverflow;
+    if (typeof onOverflow !== 'function') return onOverflow;
+    try {
+      return onOverflow({ stream: this as unknown as SseStream, bufferedBytes: this.#queuedBytes, frameBytes });
+    } catch (error) {
+      reportError(this.#onError, error, 'onOverflow threw, so the stream closes');
+      return 'close';
+    }
   }
 
   // An end by the server's choice: every frame accepted so far still goes out, then the

@@ -1,10 +1,16 @@
 import { endReason, SseError } from './errors.js';
-import { streamHeaders } from './headers.js';
 import { readLastEventId } from './last-event-id.js';
-import { refusalResponse } from './limits.js';
+import { openingOf } from './limits.js';
 import { READ_REQUEST_SIGNAL } from './runtime.js';
 import type { SseSink } from './sink.js';
-import { checkStreamOptions, type EventMap, endedStream, SseStream, type SseStreamOptions } from './stream.js';
+import {
+  checkStreamOptions,
+  type EventMap,
+  endedStream,
+  reportError,
+  SseStream,
+  type SseStreamOptions,
+} from './stream.js';
 
 /** Options of {@link createResponse}. */
 export interface CreateResponseOptions extends SseStreamOptions {
@@ -13,12 +19,6 @@ export interface CreateResponseOptions extends SseStreamOptions {
    * its own bounded buffer. Default 16 384, like Node's sockets.
    */
   highWaterMark?: number;
-  /**
-   * Called when the handler throws or rejects; the stream is closed first. Default: the
-   * error is logged with `console.error`, so a failing handler never goes unnoticed and
-   * never crashes the process.
-   */
-  onError?: (error: unknown) => void;
   /**
    * Given the handler's promise, to keep the request alive until the handler settles. For
    * Cloudflare Workers, which drop a request's timers and promises once its client has left:
@@ -173,16 +173,6 @@ export function checkResponseOptions(options: CreateResponseOptions): void {
  */
 export const webStreams: { opened?: (request: Request, stream: SseStream) => void } = {};
 
-const reportHandlerError = (error: unknown) => console.error('[ssekit] event-stream handler failed:', error);
-
-function report(onError: CreateResponseOptions['onError'], error: unknown): void {
-  try {
-    (onError ?? reportHandlerError)(error);
-  } catch (onErrorFailed) {
-    reportHandlerError(onErrorFailed);
-  }
-}
-
 /** Runs the handler with the stream: a failure closes the stream and goes to `onError`. */
 function runHandler<Events extends object>(
   stream: SseStream<Events>,
@@ -191,7 +181,7 @@ function runHandler<Events extends object>(
 ): void {
   const fail = (error: unknown): void => {
     stream.close();
-    report(options.onError, error);
+    reportError(options.onError, error, 'event-stream handler failed');
   };
   let settled: Promise<void> | undefined;
   try {
@@ -203,14 +193,16 @@ function runHandler<Events extends object>(
     if (settled) options.waitUntil?.(settled);
   } catch (error) {
     // The handler runs on; only keeping it alive after a disconnect failed.
-    report(options.onError, error);
+    reportError(options.onError, error, 'waitUntil failed');
   }
 }
 
 /**
  * Creates an event-stream `Response` for fetch-style runtimes (Hono, Bun, Deno, Cloudflare
  * Workers, Node behind an adapter). `handler` gets the stream at once and may keep it for
- * as long as it likes; the response is returned before the handler settles.
+ * as long as it likes; the response is returned before the handler settles. A request that
+ * a `limit` refuses, or whose `cors.origin` or limiter `key` throws (500, empty body, error
+ * to `onError`), gets its answer, and the handler a stream that has already ended.
  *
  * @example
  * // A Cloudflare Worker; elsewhere (Bun, Deno) leave out `waitUntil`.
@@ -235,12 +227,10 @@ export function createResponse<Events extends object = EventMap>(
   options: CreateResponseOptions = {},
 ): Response {
   checkResponseOptions(options);
-  const headers = streamHeaders(options.headers, options.cors, request.headers.get('origin') ?? undefined);
-  const slot = options.limit?.acquire(request as never, undefined);
-  if (slot && typeof slot !== 'function') {
-    const refusal = refusalResponse(slot, headers);
+  const opening = openingOf(request, request.headers.get('origin') ?? undefined, undefined, options);
+  if ('status' in opening) {
     runHandler(endedStream<Events>(), handler, options);
-    return new Response(refusal.body, { status: refusal.status, headers: refusal.headers });
+    return new Response(opening.body, { status: opening.status, headers: opening.headers });
   }
   const sink = createWebSink(READ_REQUEST_SIGNAL ? request.signal : undefined, options.highWaterMark);
   const lastEventId = readLastEventId(request.headers.get('last-event-id'), request.url);
@@ -248,7 +238,7 @@ export function createResponse<Events extends object = EventMap>(
   // A HEAD response has no body: the handler sees a stream that has already ended.
   if (request.method === 'HEAD') stream.close();
   else webStreams.opened?.(request, stream as unknown as SseStream);
-  if (slot) stream.onClose(slot);
+  if (opening.release) stream.onClose(opening.release);
   runHandler(stream, handler, options);
-  return new Response(sink.body, { status: 200, headers });
+  return new Response(sink.body, { status: 200, headers: opening.headers });
 }

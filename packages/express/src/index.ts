@@ -105,7 +105,8 @@ export interface ChannelRouteOptions extends SseStreamOptions {
 
 /**
  * A route handler that opens an event stream and subscribes it to a channel of `registry`,
- * resuming after the client's `Last-Event-ID` from the channel's history.
+ * resuming after the client's `Last-Event-ID` from the channel's history. A name function or
+ * `authorize` that throws or rejects goes to `next(error)`, before any stream opens.
  *
  * @param name - the channel, or a function of the request that names it.
  * @example
@@ -132,7 +133,8 @@ export function channel(
       } else admission.subscribe(createStream(req, res, streamOptions));
     };
     const admission = route(req as ChannelRequest);
-    if (admission instanceof Promise) admission.then(answer, next);
+    // What `answer` throws goes to Express too: a rejection left unhandled ends the process.
+    if (admission instanceof Promise) admission.then(answer).catch(next);
     else answer(admission);
   };
 }

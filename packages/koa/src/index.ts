@@ -45,7 +45,9 @@ declare module 'koa' {
  * awaiting it: the client receives nothing until the chain is done.
  *
  * A client that disconnects is not reported as an error on the app (Koa 3 would report
- * the body's premature close through `ctx.onerror` otherwise).
+ * the body's premature close through `ctx.onerror` otherwise). What a callback of the
+ * options (`cors.origin`, the limiter's `key`, `onOverflow`) or an `onClose` listener throws
+ * goes to the app's `'error'` event, unless `options.onError` is given.
  *
  * @example
  * router.get('/events', sse({ retry: 2000 }), (ctx) => {
@@ -102,8 +104,10 @@ export function channel(
 }
 
 // Koa stays in charge: status, headers and a streaming body, sent when the chain returns.
+// What a callback throws is the app's error, told where Koa tells its errors.
 function respondWithStream(ctx: Context, options: SseStreamOptions): SseStream {
-  const { stream, body, headers, status } = createStreamBody(ctx.req, ctx.res, options);
+  const onError = options.onError ?? ((error: unknown) => ctx.app.emit('error', error, ctx));
+  const { stream, body, headers, status } = createStreamBody(ctx.req, ctx.res, { ...options, onError });
   ctx.status = status;
   ctx.set(headers);
   ctx.body = body;

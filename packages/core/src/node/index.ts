@@ -7,19 +7,18 @@ import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { streamHeaders } from '../headers.js';
 import {
   checkStreamOptions,
   type EventMap,
   endedStream,
   endReason,
   readLastEventId,
-  refusalResponse,
   type SseError,
   type SseSink,
   SseStream,
   type SseStreamOptions,
 } from '../index.js';
+import { openingOf } from '../limits.js';
 import { trackStream } from './shutdown.js';
 import { whenFinished } from './when-finished.js';
 
@@ -294,13 +293,17 @@ export interface StreamBody<Events extends object = EventMap> {
   body: Readable;
   /** The response headers, event-stream headers included. */
   headers: Record<string, string>;
-  /** The response status: 200, or 429/503 for a request refused by the stream's `limit`. */
+  /**
+   * The response status: 200; 429 or 503 for a request refused by the stream's `limit`; 500
+   * when `cors.origin` or the limiter's `key` threw (reported to `onError`).
+   */
   status: number;
 }
 
 /**
  * Opens an event stream as a response body, for frameworks that own the response (Koa):
- * set status 200 and `headers`, hand over `body`, and send on `stream`.
+ * set `status` and `headers`, hand over `body`, and send on `stream` (already ended when
+ * `status` is not 200, as {@link createStream} answers).
  *
  * @param req - the request, for `Last-Event-ID` and the method.
  * @param res - the response, cut off when the client is too slow.
@@ -312,28 +315,25 @@ export function createStreamBody<Events extends object = EventMap>(
   options: SseStreamOptions = {},
 ): StreamBody<Events> {
   checkStreamOptions(options);
-  const headers = streamHeaders(options.headers, options.cors, req.headers.origin);
-  const slot = options.limit?.acquire(req as never, req.socket?.remoteAddress);
-  if (slot && typeof slot !== 'function') {
-    const refusal = refusalResponse(slot, headers);
-    return {
-      stream: endedStream<Events>(),
-      body: Readable.from([refusal.body]),
-      headers: refusal.headers,
-      status: refusal.status,
-    };
+  const opening = openingOf(req, req.headers.origin, req.socket?.remoteAddress, options);
+  if ('status' in opening) {
+    const { status, headers, body } = opening;
+    return { stream: endedStream<Events>(), body: Readable.from([body]), headers, status };
   }
   const sink = createReadableSink(res);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   if (req.method === 'HEAD') stream.close();
   trackStream(req, res, stream as unknown as SseStream);
-  if (slot) stream.onClose(slot);
-  return { stream, body: sink.body, headers, status: 200 };
+  if (opening.release) stream.onClose(opening.release);
+  return { stream, body: sink.body, headers: opening.headers, status: 200 };
 }
 
 /**
  * Opens an event stream on a `node:http` or `node:http2` (compatibility API) request and
- * response. Status 200 and the event-stream headers are sent at once.
+ * response. Status 200 and the event-stream headers are sent at once. A request that a
+ * `limit` refuses, or whose `cors.origin` or limiter `key` throws (500, empty body, error to
+ * `onError`), is answered at once and gets a stream that has already ended: nothing that a
+ * callback throws escapes a `node:http` request listener, where it would end the process.
  *
  * @example
  * http.createServer((req, res) => {
@@ -349,20 +349,18 @@ export function createStream<Events extends object = EventMap>(
   options: SseStreamOptions = {},
 ): SseStream<Events> {
   checkStreamOptions(options);
-  const headers = streamHeaders(options.headers, options.cors, req.headers.origin);
-  const slot = options.limit?.acquire(req as never, req.socket?.remoteAddress);
-  if (slot && typeof slot !== 'function') {
-    const refusal = refusalResponse(slot, headers);
-    res.writeHead(refusal.status, refusal.headers);
-    res.end(refusal.body);
+  const opening = openingOf(req, req.headers.origin, req.socket?.remoteAddress, options);
+  if ('status' in opening) {
+    res.writeHead(opening.status, opening.headers);
+    res.end(opening.body);
     return endedStream<Events>();
   }
-  const sink = createNodeSink(res, headers);
+  const sink = createNodeSink(res, opening.headers);
   const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
   // A HEAD response has no body: end it with its head instead of holding the connection.
   if (req.method === 'HEAD') stream.close();
   trackStream(req, res, stream as unknown as SseStream);
-  if (slot) stream.onClose(slot);
+  if (opening.release) stream.onClose(opening.release);
   return stream;
 }
 
