@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type BrokerMessage, ChannelRegistry, MemoryBroker, type Replay } from './index.js';
+import { type BrokerMessage, ChannelRegistry, channelRoute, MemoryBroker, type Replay } from './index.js';
 
 /** Every message of a replay's pages, and its gap. */
 async function read(replay: Replay) {
@@ -71,6 +71,10 @@ describe('MemoryBroker', () => {
       expect(() => broker.replay(name, 'x')).toThrow(invalid);
       expect(() => new ChannelRegistry({ broker }).channel(name)).toThrow(invalid);
     }
+    // Made from a request, such a name is the client's error: 400, and nothing in the app's log.
+    const route = channelRoute<{ room: string }>(new ChannelRegistry({ broker }), (request) => `room:${request.room}`);
+    expect(route({ room: '\ud800' })).toEqual({ status: 400 });
+    expect(route({ room: 'ok' })).toHaveProperty('subscribe');
     // A well-formed name with U+FFFD or an astral character is a name like any other.
     const ids = [
       await broker.publish('doc:\ufffd', { data: '1' }),

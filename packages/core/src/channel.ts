@@ -550,10 +550,11 @@ export type ChannelAuthorizer<Request> = (request: Request) => boolean | 401 | 4
 
 /**
  * What a channel route answers a request with: a status without a stream (204 for an ended
- * channel, 401 or 403 for a refusal), or a function that subscribes the stream it opens.
+ * channel, 400 for a name that is not well-formed Unicode, 401 or 403 for a refusal), or a
+ * function that subscribes the stream it opens.
  */
 export type ChannelAdmission =
-  | { readonly status: 204 | 401 | 403 }
+  | { readonly status: 204 | 400 | 401 | 403 }
   | { readonly subscribe: (stream: SseStream) => () => void };
 
 /**
@@ -572,7 +573,15 @@ export function channelRoute<Request>(
     const channelName = typeof name === 'string' ? name : name(request);
     const admit = (): ChannelAdmission => {
       if (registry.isEnded(channelName)) return { status: 204 };
-      const target = registry.channel(channelName);
+      let target: Channel;
+      try {
+        target = registry.channel(channelName);
+      } catch (error) {
+        // A name made from the request (a JSON field, a path segment left undecoded) that no
+        // broker can store is the client's error, not the app's.
+        if (error instanceof SseError && error.code === 'INVALID_CHANNEL') return { status: 400 };
+        throw error;
+      }
       return {
         subscribe: (stream) => target.subscribe(stream, { filter: filter && ((message) => filter(message, request)) }),
       };
