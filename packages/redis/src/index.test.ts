@@ -357,6 +357,21 @@ describe('RedisBroker', () => {
     admin.destroy();
   });
 
+  it('tells a channel when its stream was lost after its last publish, with nothing more to read', async () => {
+    const target = await broker({ commandTimeout: 500 });
+    const channel = freshChannel();
+    const onLost = vi.fn();
+    const feed = await listen(target, channel, onLost);
+    for (const n of [1, 2]) await target.publish(channel, { data: `e${n}` });
+    await feed.received(2);
+    // Evicted, flushed or lost in a restart after the last publish: no read will ever show it.
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    await admin.sendCommand(['DEL', `ssekit:${channel}`]);
+    admin.destroy();
+    await vi.waitFor(() => expect(onLost).toHaveBeenCalledOnce(), { timeout: 3_000 });
+  });
+
   it('tells a channel when its stream was lost and made anew, however many entries the new one has', async () => {
     const [publisher, reader] = await Promise.all([broker(), broker()]);
     const channel = freshChannel();

@@ -3,7 +3,6 @@
  *
  * @module @ssekit/redis
  */
-import { createHash } from 'node:crypto';
 import { createClient, type RedisClientType, type RespVersions } from '@redis/client';
 import {
   type Broker,
@@ -161,7 +160,10 @@ end
 return id
 `;
 const RECORD_SUFFIX = Buffer.from([0xff]);
-const PUBLISH_SHA = createHash('sha1').update(PUBLISH_SCRIPT).digest('hex');
+// Web Crypto, not node:crypto: the package's entry imports no Node builtin.
+const PUBLISH_SHA = crypto.subtle
+  .digest('SHA-1', new TextEncoder().encode(PUBLISH_SCRIPT))
+  .then((digest) => Buffer.from(digest).toString('hex'));
 
 /** A lone surrogate has no UTF-8 form: Redis would get U+FFFD, the key of another name. */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -307,6 +309,8 @@ export class RedisBroker implements Broker {
   #readerId: number | undefined;
   /** Set when the reader lost its connection: on its return, check what Redis trimmed meanwhile. */
   #checkForLoss = false;
+  /** When every channel was last checked for a lost stream (`performance.now()`). */
+  #settledAt = 0;
   #wakeReader: (() => void) | undefined;
   /** Set once `ready` resolved: from then on, outages are waited out. */
   #connected = false;
@@ -571,7 +575,7 @@ export class RedisBroker implements Broker {
     const floor = this.#floors.get(key) ?? '';
     const args = ['2', key, record, floor, this.#size, idempotencyKey ?? '', ...fields];
     try {
-      return await this.#command(['EVALSHA', PUBLISH_SHA, ...args], 'publish to');
+      return await this.#command(['EVALSHA', await PUBLISH_SHA, ...args], 'publish to');
     } catch (error) {
       if (!String(error).includes('NOSCRIPT')) throw error;
       return await this.#command(['EVAL', PUBLISH_SCRIPT, ...args], 'publish to');
@@ -697,7 +701,9 @@ export class RedisBroker implements Broker {
         this.#readerId ??= Number(
           await within(this.#reader.sendCommand(['CLIENT', 'ID'], DEFAULT_TYPES), this.#timeout),
         );
-        if (this.#checkForLoss) await this.#settleLosses();
+        // A stream lost while nothing new comes to it (evicted or flushed after its last
+        // publish) shows in no read: every channel is checked once per blocking period too.
+        if (this.#checkForLoss || performance.now() - this.#settledAt >= this.#blockMs) await this.#settleLosses();
         const feeds = [...this.#feeds.values()];
         this.#readingGeneration = this.#generation;
         const read = this.#reader.sendCommand(
@@ -788,12 +794,13 @@ export class RedisBroker implements Broker {
     return true;
   }
 
-  // After the reader's connection came back, a channel with nothing new to read would show no
-  // gap in a batch: check every channel once.
+  // After the reader's connection came back, or once a blocking period passed, a channel with
+  // nothing new to read would show no gap in a batch: check every channel once.
   async #settleLosses(): Promise<void> {
     const feeds = [...this.#feeds.values()];
     const infos = await Promise.all(feeds.map((feed) => this.#info(feed.key)));
     for (const [i, feed] of feeds.entries()) this.#lost(feed, infos[i]);
     this.#checkForLoss = false;
+    this.#settledAt = performance.now();
   }
 }
