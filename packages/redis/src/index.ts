@@ -726,7 +726,11 @@ export class RedisBroker implements Broker {
       } catch (error) {
         this.#readingGeneration = undefined;
         if (this.#closed) return;
-        if (error instanceof NoAnswer) this.#readerStalled();
+        // Redis stopped answering, to the read or to the loss check before it: the channels
+        // cannot know what they miss, and the check would fail again before any read could tell.
+        if (error instanceof NoAnswer || (error instanceof SseError && error.cause instanceof NoAnswer)) {
+          this.#readerStalled();
+        }
         // The connection is gone or going; node-redis reconnects. Check for trimmed events then.
         this.#checkForLoss = true;
         await sleep(Math.min(50 * 2 ** failures++, 1_000));
