@@ -1,5 +1,8 @@
 import { SseError } from './errors.js';
 import { formatEvent } from './format.js';
+import { checkHistoryOptions, type HistoryOptions } from './options.js';
+
+export type { HistoryOptions } from './options.js';
 
 /** An event as a broker stores and delivers it: already serialized, with its id. */
 export interface BrokerMessage {
@@ -152,14 +155,6 @@ export interface Broker {
   compareIds?(a: string, b: string): number;
 }
 
-/** How much history a channel keeps for clients that reconnect with `Last-Event-ID`. */
-export interface HistoryOptions {
-  /** Most events kept per channel. Default 1 000; 0 keeps none. */
-  size?: number;
-  /** Milliseconds after which an event is dropped from history. Default: kept until pushed out by `size`. */
-  maxAge?: number;
-}
-
 const utf8 = new TextEncoder();
 
 /** Builds the message a broker delivers, encoding its frame once. Fields must be valid already. */
@@ -213,16 +208,7 @@ export class MemoryBroker implements Broker {
    * @throws {@link SseError} `INVALID_OPTION` for a history size or age that is not one.
    */
   constructor(options: { history?: HistoryOptions } = {}) {
-    const { size = 1000, maxAge } = options.history ?? {};
-    if (
-      !(Number.isSafeInteger(size) && size >= 0) ||
-      !(maxAge === undefined || (maxAge > 0 && maxAge <= 2 ** 31 - 1))
-    ) {
-      throw new SseError(
-        'INVALID_OPTION',
-        `history { size: ${size}, maxAge: ${maxAge} } needs a whole size of 0 or more and a maxAge from 1 to 2^31-1 ms.`,
-      );
-    }
+    const { size, maxAge } = checkHistoryOptions(options.history);
     this.#size = size;
     this.#maxAge = maxAge ?? Number.POSITIVE_INFINITY;
     if (maxAge !== undefined) {

@@ -120,6 +120,14 @@ describe('Channel.publish limits', () => {
       expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
   });
+
+  it('takes the limit as maxDataBytes, the name that says it counts the data alone', () => {
+    const news = new ChannelRegistry({ maxDataBytes: 4, maxEventBytes: 100 }).channel('news');
+    expect(() => news.publish('12345')).toThrow(expect.objectContaining({ code: 'EVENT_TOO_LARGE' }));
+    expect(() => new ChannelRegistry({ maxDataBytes: 1.5 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
+    );
+  });
 });
 
 describe('Channel.subscribe', () => {

@@ -10,15 +10,9 @@ import {
 import { SseError } from './errors.js';
 import { checkEventName, checkId, encode, jsonSerializer, type Serializer, serialize } from './format.js';
 import { counters } from './metrics.js';
+import { checkByteLimit } from './options.js';
 import { checkRetryRange, randomRetry } from './retry-range.js';
-import {
-  checkMaxEventBytes,
-  DEFAULT_MAX_EVENT_BYTES,
-  type EventMap,
-  type MessageData,
-  reportError,
-  type SseStream,
-} from './stream.js';
+import { DEFAULT_MAX_EVENT_BYTES, type EventMap, type MessageData, reportError, type SseStream } from './stream.js';
 
 /**
  * The event a subscriber receives, before any live event, when its `Last-Event-ID` cannot be
@@ -32,13 +26,13 @@ export const GAP_EVENT = 'ssekit-gap';
 const utf8 = new TextEncoder();
 
 // UTF-8 takes one to three bytes per UTF-16 code unit: only encode when that cannot tell.
-function checkEventSize(text: string, maxEventBytes: number, channel: string): void {
-  if (text.length * 3 <= maxEventBytes) return;
+function checkDataSize(text: string, maxDataBytes: number, channel: string): void {
+  if (text.length * 3 <= maxDataBytes) return;
   const bytes = utf8.encode(text).byteLength;
-  if (bytes > maxEventBytes) {
+  if (bytes > maxDataBytes) {
     throw new SseError(
       'EVENT_TOO_LARGE',
-      `channel "${channel}": event data of ${bytes} bytes is over maxEventBytes (${maxEventBytes}); nothing was published.`,
+      `channel "${channel}": event data of ${bytes} bytes is over maxDataBytes (${maxDataBytes}); nothing was published.`,
     );
   }
 }
@@ -78,9 +72,12 @@ export interface ChannelRegistryOptions {
   /** Turns non-string data into text, once per publish. Default `JSON.stringify`. */
   serializer?: Serializer;
   /**
-   * Largest event data `publish` accepts, in UTF-8 bytes once serialized; a larger one
-   * throws `EVENT_TOO_LARGE` and is not published. Default 1 048 576 (1 MiB).
+   * Largest event data `publish` accepts, in UTF-8 bytes once serialized (the data alone: a
+   * stream's `maxEventBytes` counts the whole encoded frame); a larger one throws
+   * `EVENT_TOO_LARGE` and is not published. Default 1 048 576 (1 MiB).
    */
+  maxDataBytes?: number;
+  /** @deprecated use {@link ChannelRegistryOptions.maxDataBytes}, which it sets when that is not given. */
   maxEventBytes?: number;
   /**
    * Range, in ms, of the reconnection delay each client is told when the registry closes;
@@ -135,7 +132,7 @@ interface Subscriber {
 interface ChannelOwner {
   readonly broker: Broker;
   readonly serializer: Serializer;
-  readonly maxEventBytes: number;
+  readonly maxDataBytes: number;
   readonly closed: boolean;
   /** Turns for replays, shared by every channel of the registry. */
   readonly replays: ReplaySlots;
@@ -180,7 +177,7 @@ export class Channel<Events extends object = EventMap> {
    * history. Resolves with its id once the broker has it.
    *
    * @throws {@link SseError} at once for an invalid name or id, `undefined` data, data the
-   * serializer cannot handle, or data over `maxEventBytes`. The promise rejects when the registry is closed or the broker
+   * serializer cannot handle, or data over `maxDataBytes`. The promise rejects when the registry is closed or the broker
    * cannot take the event.
    */
   publish<K extends keyof Events & string>(data: Events[K], options: PublishOptions & { event: K }): Promise<string>;
@@ -194,7 +191,7 @@ export class Channel<Events extends object = EventMap> {
     const idempotencyKey =
       options?.idempotencyKey === undefined ? undefined : checkIdempotencyKey(options.idempotencyKey);
     const text = typeof data === 'string' ? data : serialize(data, this.#owner.serializer);
-    checkEventSize(text, this.#owner.maxEventBytes, this.name);
+    checkDataSize(text, this.#owner.maxDataBytes, this.name);
     if (this.#owner.closed) {
       return Promise.reject(new SseError('REGISTRY_CLOSED', `channel "${this.name}": the registry is closed.`));
     }
@@ -430,11 +427,12 @@ export class ChannelRegistry {
   #closing: Promise<void> | undefined;
 
   /**
-   * @throws {@link SseError} `INVALID_OPTION` for a `closeRetry` range, `maxEventBytes` or
+   * @throws {@link SseError} `INVALID_OPTION` for a `closeRetry` range, `maxDataBytes` or
    * `maxConcurrentReplays` that is not one.
    */
   constructor(options: ChannelRegistryOptions = {}) {
-    checkMaxEventBytes(options.maxEventBytes);
+    checkByteLimit('maxDataBytes', options.maxDataBytes);
+    checkByteLimit('maxEventBytes', options.maxEventBytes);
     const closeRetry = checkRetryRange('closeRetry', options.closeRetry);
     const { maxConcurrentReplays = DEFAULT_MAX_CONCURRENT_REPLAYS } = options;
     if (!(Number.isSafeInteger(maxConcurrentReplays) && maxConcurrentReplays >= 1)) {
@@ -449,7 +447,7 @@ export class ChannelRegistry {
     this.#owner = {
       broker: options.broker ?? new MemoryBroker({ history: options.history }),
       serializer: options.serializer ?? jsonSerializer,
-      maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+      maxDataBytes: options.maxDataBytes ?? options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
       replays: new ReplaySlots(maxConcurrentReplays),
       get closed() {
         return registry.closed;

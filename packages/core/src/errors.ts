@@ -5,7 +5,8 @@
  * - `INVALID_ID`: an id contains CR, LF or NUL.
  * - `INVALID_RETRY`: a retry is not a non-negative safe integer.
  * - `INVALID_DATA`: a stream was asked to send `undefined` as data.
- * - `EVENT_TOO_LARGE`: an event is over `maxEventBytes` once encoded.
+ * - `EVENT_TOO_LARGE`: an event is over a stream's `maxEventBytes` once encoded, or its data
+ *   over a registry's `maxDataBytes` once serialized.
  * - `SERIALIZE_FAILED`: the serializer threw or did not return a string.
  * - `INVALID_OPTION`: an option of a stream or sink is out of range.
  * - `INVALID_CHANNEL`: a channel name is not a well-formed Unicode string (it holds a lone

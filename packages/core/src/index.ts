@@ -40,6 +40,7 @@ export {
   refusalResponse,
 } from './limits.js';
 export { readMetrics, type SseMetrics } from './metrics.js';
+export { checkHistoryOptions, type HistoryLimits, isTimerDelay, MAX_TIMER_MS } from './options.js';
 export type { RetryRange } from './retry-range.js';
 export type { SseSink } from './sink.js';
 export {

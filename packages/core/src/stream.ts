@@ -4,6 +4,7 @@ import { type CorsOptions, checkCors } from './headers.js';
 import { type HeartbeatPlan, planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
 import type { ConnectionLimiter } from './limits.js';
 import { counters } from './metrics.js';
+import { checkByteLimit, MAX_TIMER_MS } from './options.js';
 import type { SseSink } from './sink.js';
 import { inBurst, startBurst } from './turn.js';
 
@@ -178,12 +179,10 @@ export interface SseStreamInit extends SseStreamOptions {
 
 /** Default of {@link SseStreamOptions.heartbeat}. */
 export const DEFAULT_HEARTBEAT_MS = 8_000;
-/** Default of {@link SseStreamOptions.maxEventBytes} and `ChannelRegistryOptions.maxEventBytes`. */
+/** Default of {@link SseStreamOptions.maxEventBytes} and `ChannelRegistryOptions.maxDataBytes`. */
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 /** Default of {@link SseStreamOptions.maxBufferedBytes}. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const utf8 = new TextEncoder();
 /** A lone comment line: it keeps the connection busy, and no client dispatches anything for it. */
@@ -209,7 +208,7 @@ export function checkStreamOptions(options: SseStreamOptions): void {
       `maxBufferedBytes ${String(maxBufferedBytes)} must be a number of bytes, 0 or more.`,
     );
   }
-  checkMaxEventBytes(options.maxEventBytes);
+  checkByteLimit('maxEventBytes', options.maxEventBytes);
   checkCors(options.cors);
   const { maxLifetime } = options;
   if (
@@ -219,16 +218,6 @@ export function checkStreamOptions(options: SseStreamOptions): void {
     throw new SseError('INVALID_OPTION', `maxLifetime ${String(maxLifetime)} must be whole ms from 1 to 2^31-1.`);
   }
   if (retry !== undefined) checkRetry(retry);
-}
-
-/** Throws {@link SseError} `INVALID_OPTION` unless `maxEventBytes` is a whole number of bytes from 1. */
-export function checkMaxEventBytes(maxEventBytes: number | undefined): void {
-  if (maxEventBytes !== undefined && !(Number.isSafeInteger(maxEventBytes) && maxEventBytes > 0)) {
-    throw new SseError(
-      'INVALID_OPTION',
-      `maxEventBytes ${String(maxEventBytes)} must be a whole number of bytes, 1 or more.`,
-    );
-  }
 }
 
 /**

@@ -44,12 +44,7 @@ export interface WebSink extends SseSink {
  * @param highWaterMark - bytes queued in the body before `write` returns `false`. Default 16 384.
  */
 export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 1024): WebSink {
-  if (!(typeof highWaterMark === 'number' && highWaterMark >= 0)) {
-    throw new SseError(
-      'INVALID_OPTION',
-      `highWaterMark ${String(highWaterMark)} must be a number of bytes, 0 or more.`,
-    );
-  }
+  checkHighWaterMark(highWaterMark);
   const ended = new AbortController();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let wakeWriter: (() => void) | undefined;

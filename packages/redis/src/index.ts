@@ -9,9 +9,11 @@ import {
   type BrokerEvent,
   type BrokerMessage,
   checkChannelName,
+  checkHistoryOptions,
   checkIdempotencyKey,
   createBrokerMessage,
   type HistoryOptions,
+  isTimerDelay,
   type Replay,
   type ReplayOptions,
   SseError,
@@ -34,7 +36,8 @@ export interface RedisBrokerOptions {
   client?: RedisBrokerClient;
   /**
    * How much of each channel's stream Redis keeps: `size` (default 1 000, at least 1, since
-   * the stream itself carries the events) and `maxAge` in ms. Trimming is approximate
+   * the stream itself carries the events) and `maxAge` in ms, checked as for `MemoryBroker`
+   * ({@link @ssekit/core!checkHistoryOptions}). Trimming is approximate
    * (`MAXLEN ~` / `MINID ~`): Redis may keep a few more.
    */
   history?: HistoryOptions;
@@ -324,19 +327,13 @@ export class RedisBroker implements Broker {
 
   /**
    * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a history size below 1, an invalid
-   * age or `commandTimeout`, or a prefix that is not well-formed Unicode.
+   * age or `commandTimeout` (a whole number of ms from 1 to 2^31-1), or a prefix that is not well-formed Unicode.
    */
   constructor(options: RedisBrokerOptions = {}) {
-    const { size = 1000, maxAge } = options.history ?? {};
-    if (
-      !(Number.isSafeInteger(size) && size >= 1) ||
-      !(maxAge === undefined || (Number.isSafeInteger(maxAge) && maxAge > 0 && maxAge <= 2 ** 31 - 1))
-    ) {
-      throw new SseError(
-        'INVALID_OPTION',
-        `history { size: ${size}, maxAge: ${maxAge} } needs a whole size of 1 or more (the Redis stream carries the events) and a whole maxAge from 1 to 2^31-1 ms.`,
-      );
-    }
+    const { size, maxAge } = checkHistoryOptions(options.history, {
+      minSize: 1,
+      reason: 'the Redis stream carries the events',
+    });
     this.#prefix = options.prefix ?? 'ssekit:';
     if (LONE_SURROGATE.test(this.#prefix)) {
       throw new SseError(
@@ -345,7 +342,7 @@ export class RedisBroker implements Broker {
       );
     }
     const { commandTimeout = DEFAULT_COMMAND_TIMEOUT } = options;
-    if (!(Number.isSafeInteger(commandTimeout) && commandTimeout >= 1 && commandTimeout <= 2 ** 31 - 1)) {
+    if (!(Number.isSafeInteger(commandTimeout) && isTimerDelay(commandTimeout))) {
       throw new SseError(
         'INVALID_OPTION',
         `commandTimeout ${commandTimeout} needs to be a whole number of ms from 1 to 2^31-1.`,
@@ -429,7 +426,9 @@ export class RedisBroker implements Broker {
     if (this.#maxAge !== undefined) {
       // The event is stored: a failed trim must not report it refused (the next one trims).
       // Ages are by this instance's clock, which stream ids (Redis's clock) should be close to.
-      this.#command(['XTRIM', key, 'MINID', '~', String(Date.now() - this.#maxAge)], 'trim').catch(() => {});
+      // MINID takes whole ms: rounding up drops just what is older than maxAge, as in memory.
+      const oldest = String(Math.ceil(Date.now() - this.#maxAge));
+      this.#command(['XTRIM', key, 'MINID', '~', oldest], 'trim').catch(() => {});
     }
     return id;
   }
