@@ -183,7 +183,7 @@ describe('Chromium EventSource on a channel', () => {
       return new Promise((resolve) => source.addEventListener('open', resolve));
     });
     // A plain end: the browser reconnects (after retry: 20 ms) and is subscribed again.
-    registry.get('room:c')?.endAll();
+    registry.get('room:c')?.reconnectAll();
     await until(() => (statuses.length >= 1 && registry.get('room:c')?.size === 1 ? true : undefined), 5_000);
     registry.end('room:c');
     const readyState = () => page.evaluate(() => (window as unknown as { source: EventSource }).source.readyState);

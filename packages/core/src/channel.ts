@@ -128,8 +128,8 @@ interface Subscriber {
   newest: string | undefined;
 }
 
-/** What a channel needs of its registry. */
-interface ChannelOwner {
+/** What a channel needs of its registry: shared by every channel of one registry. */
+interface RegistryContext {
   readonly broker: Broker;
   readonly serializer: Serializer;
   readonly maxDataBytes: number;
@@ -156,20 +156,20 @@ interface ChannelOwner {
  * @typeParam Events - optional map of event names to data types that `publish` checks.
  */
 export class Channel<Events extends object = EventMap> {
-  readonly #owner: ChannelOwner;
+  readonly #registry: RegistryContext;
 
   /** @internal Created by {@link ChannelRegistry.channel}. */
   constructor(
     /** The channel's name. */
     readonly name: string,
-    owner: ChannelOwner,
+    registry: RegistryContext,
   ) {
-    this.#owner = owner;
+    this.#registry = registry;
   }
 
   /** Subscribers of this channel in this process now. */
   get size(): number {
-    return this.#owner.subscribersOf(this.name)?.size ?? 0;
+    return this.#registry.subscribersOf(this.name)?.size ?? 0;
   }
 
   /**
@@ -190,12 +190,12 @@ export class Channel<Events extends object = EventMap> {
     const id = options?.id === undefined ? undefined : checkId(options.id);
     const idempotencyKey =
       options?.idempotencyKey === undefined ? undefined : checkIdempotencyKey(options.idempotencyKey);
-    const text = typeof data === 'string' ? data : serialize(data, this.#owner.serializer);
-    checkDataSize(text, this.#owner.maxDataBytes, this.name);
-    if (this.#owner.closed) {
+    const text = typeof data === 'string' ? data : serialize(data, this.#registry.serializer);
+    checkDataSize(text, this.#registry.maxDataBytes, this.name);
+    if (this.#registry.closed) {
       return Promise.reject(new SseError('REGISTRY_CLOSED', `channel "${this.name}": the registry is closed.`));
     }
-    return this.#owner.broker.publish(this.name, { event, data: text, id, idempotencyKey });
+    return this.#registry.broker.publish(this.name, { event, data: text, id, idempotencyKey });
   }
 
   /**
@@ -208,16 +208,16 @@ export class Channel<Events extends object = EventMap> {
   subscribe(stream: SseStream<Events>, options: SubscribeOptions = {}): () => void {
     const target = stream as unknown as SseStream<never>;
     if (stream.closed) return () => {};
-    if (this.#owner.closed) {
-      this.#owner.endWithRetryHint(target);
+    if (this.#registry.closed) {
+      this.#registry.endWithRetryHint(target);
       return () => {};
     }
-    return this.#owner.join(this.name).add(target, options);
+    return this.#registry.join(this.name).add(target, options);
   }
 
-  /** @internal Ends every subscription, telling each client when to come back. */
-  endAll(): void {
-    this.#owner.subscribersOf(this.name)?.endAll();
+  /** @internal Ends every subscription with a retry hint: each client reconnects, and resumes. */
+  reconnectAll(): void {
+    this.#registry.subscribersOf(this.name)?.reconnectAll();
   }
 }
 
@@ -227,16 +227,16 @@ export class Channel<Events extends object = EventMap> {
  * subscriber to the last.
  */
 class ChannelSubscribers {
-  readonly #owner: ChannelOwner;
+  readonly #registry: RegistryContext;
   readonly #subscribers = new Set<Subscriber>();
   /** The broker subscription, live once it resolves; there while anyone is subscribed. */
   #listening: Promise<() => void> | undefined;
 
   constructor(
     readonly name: string,
-    owner: ChannelOwner,
+    registry: RegistryContext,
   ) {
-    this.#owner = owner;
+    this.#registry = registry;
   }
 
   get size(): number {
@@ -253,14 +253,14 @@ class ChannelSubscribers {
       pending,
       pendingBytes: 0,
       active: true,
-      newest: this.#owner.broker.compareIds ? lastEventId || undefined : undefined,
+      newest: this.#registry.broker.compareIds ? lastEventId || undefined : undefined,
     };
     this.#subscribers.add(subscriber);
     if (!this.#listening) {
-      const listening = this.#owner.broker.subscribe(
+      const listening = this.#registry.broker.subscribe(
         this.name,
         (message) => this.#deliverToAll(message),
-        () => this.endAll(),
+        () => this.reconnectAll(),
       );
       this.#listening = listening;
       listening.catch(() => {}); // reported through each subscriber below
@@ -274,20 +274,20 @@ class ChannelSubscribers {
         () => {},
       );
       this.#listening = undefined;
-      this.#owner.release(this);
+      this.#registry.release(this);
     };
     stream.signal.addEventListener('abort', unsubscribe);
     void this.#start(subscriber, this.#listening, lastEventId);
     return unsubscribe;
   }
 
-  /** Ends every subscription, telling each client when to come back. */
-  endAll(): void {
-    for (const { stream } of this.#subscribers) this.#owner.endWithRetryHint(stream);
+  /** Ends every subscription with a retry hint: each client reconnects, and resumes. */
+  reconnectAll(): void {
+    for (const { stream } of this.#subscribers) this.#registry.endWithRetryHint(stream);
   }
 
-  /** Ends every subscription; the route helpers answer the reconnects with 204. */
-  finish(): void {
+  /** Ends every subscription without a retry hint; the route helpers answer the reconnects with 204. */
+  endForGood(): void {
     for (const { stream } of this.#subscribers) stream.close();
   }
 
@@ -309,7 +309,7 @@ class ChannelSubscribers {
   }
 
   #deliver(subscriber: Subscriber, message: BrokerMessage): void {
-    const { broker } = this.#owner;
+    const { broker } = this.#registry;
     if (broker.compareIds) {
       if (subscriber.newest !== undefined && broker.compareIds(message.id, subscriber.newest) <= 0) return;
       subscriber.newest = message.id;
@@ -318,8 +318,8 @@ class ChannelSubscribers {
       if (!subscriber.filter || subscriber.filter(message)) subscriber.stream.writeFrame(message.frame);
     } catch (error) {
       // A filter that throws costs its own subscriber the stream, nobody else anything.
-      this.#owner.report(error, this.name);
-      this.#owner.endWithRetryHint(subscriber.stream);
+      this.#registry.report(error, this.name);
+      this.#registry.endWithRetryHint(subscriber.stream);
     }
   }
 
@@ -334,18 +334,20 @@ class ChannelSubscribers {
       await listening;
       if (!lastEventId) return;
       // A replay holds up to a page and a buffer's worth: the bound caps what they hold together.
-      const release = await this.#owner.replays.take();
+      const release = await this.#registry.replays.take();
       try {
         if (!subscriber.active) return;
-        const replay = await this.#owner.broker.replay(this.name, lastEventId, { pageBytes: stream.maxBufferedBytes });
+        const replay = await this.#registry.broker.replay(this.name, lastEventId, {
+          pageBytes: stream.maxBufferedBytes,
+        });
         await this.#resume(subscriber, lastEventId, replay);
       } finally {
         release();
       }
     } catch (error) {
       // History moving on under a slow reader is no failure: the client resumes from where it got.
-      if (!(error instanceof SseError && error.code === 'REPLAY_OVERTAKEN')) this.#owner.report(error, this.name);
-      this.#owner.endWithRetryHint(stream);
+      if (!(error instanceof SseError && error.code === 'REPLAY_OVERTAKEN')) this.#registry.report(error, this.name);
+      this.#registry.endWithRetryHint(stream);
     }
   }
 
@@ -361,7 +363,7 @@ class ChannelSubscribers {
       stream.writeFrame(encode({ event: GAP_EVENT, data }));
     } else counters.resumes++;
     // A broker that orders ids drops what was replayed by id order (`newest`); others by id.
-    const written = this.#owner.broker.compareIds ? undefined : new Set<string>();
+    const written = this.#registry.broker.compareIds ? undefined : new Set<string>();
     const send = async (message: BrokerMessage): Promise<boolean> => {
       if (!subscriber.active || stream.closed) return false;
       if (written?.has(message.id)) return true;
@@ -423,7 +425,7 @@ export class ChannelRegistry {
   readonly #channels = new Map<string, ChannelSubscribers>();
   /** Names ended for good, oldest first. */
   readonly #ended = new Set<string>();
-  readonly #owner: ChannelOwner;
+  readonly #context: RegistryContext;
   #closing: Promise<void> | undefined;
 
   /**
@@ -444,7 +446,7 @@ export class ChannelRegistry {
     const registry = this;
     const channels = this.#channels;
     const { onError } = options;
-    this.#owner = {
+    this.#context = {
       broker: options.broker ?? new MemoryBroker({ history: options.history }),
       serializer: options.serializer ?? jsonSerializer,
       maxDataBytes: options.maxDataBytes ?? options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
@@ -488,7 +490,7 @@ export class ChannelRegistry {
    * lone surrogate, as an undecoded path or a JSON escape can hold).
    */
   channel<Events extends object = EventMap>(name: string): Channel<Events> {
-    return new Channel<Events>(checkChannelName(name), this.#owner);
+    return new Channel<Events>(checkChannelName(name), this.#context);
   }
 
   /** The channel called `name`, if it has subscribers now. */
@@ -507,27 +509,33 @@ export class ChannelRegistry {
    * browser's `EventSource` stops reconnecting. Kept for the last {@link MAX_ENDED_CHANNELS}
    * names ended, in this process only (with a broker across processes, end it on each).
    */
-  end(name: string): void {
+  endForGood(name: string): void {
     this.#ended.delete(name);
     this.#ended.add(name);
     if (this.#ended.size > MAX_ENDED_CHANNELS) this.#ended.delete(this.#ended.values().next().value as string);
-    this.#channels.get(name)?.finish();
+    this.#channels.get(name)?.endForGood();
   }
 
-  /** Whether {@link ChannelRegistry.end} ended channel `name` (and it is still remembered). */
+  /** @deprecated use {@link ChannelRegistry.endForGood}. */
+  end(name: string): void {
+    this.endForGood(name);
+  }
+
+  /** Whether {@link ChannelRegistry.endForGood} ended channel `name` (and it is still remembered). */
   isEnded(name: string): boolean {
     return this.#ended.has(name);
   }
 
   /**
-   * Shuts down: every stream gets a random retry hint within `closeRetry` and is closed, new
-   * subscribers are sent away the same way, publishing rejects, and the broker is closed.
+   * Shuts down, and the clients come back (to another process, in a deploy): every stream gets
+   * a random retry hint within `closeRetry` and is closed, new subscribers are sent away the
+   * same way, publishing rejects, and the broker is closed.
    * Harmless to call twice; resolves when the broker has closed.
    */
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
-    this.#closing = Promise.resolve().then(() => this.#owner.broker.close());
-    for (const subscribers of [...this.#channels.values()]) subscribers.endAll();
+    this.#closing = Promise.resolve().then(() => this.#context.broker.close());
+    for (const subscribers of [...this.#channels.values()]) subscribers.reconnectAll();
     this.#channels.clear();
     return this.#closing;
   }
@@ -538,55 +546,3 @@ export const DEFAULT_MAX_CONCURRENT_REPLAYS = 100;
 
 /** How many ended channel names a registry remembers; older ones are forgotten first. */
 export const MAX_ENDED_CHANNELS = 10_000;
-
-/**
- * Decides whether a request may subscribe to a channel, before any stream opens: `true`
- * admits it; `false` or `403` answers 403 (forbidden), `401` answers 401 (not signed in).
- * A browser's `EventSource` does not retry after either, which is what a refusal should be.
- */
-export type ChannelAuthorizer<Request> = (request: Request) => boolean | 401 | 403 | Promise<boolean | 401 | 403>;
-
-/**
- * What a channel route answers a request with: a status without a stream (204 for an ended
- * channel, 400 for a name that is not well-formed Unicode, 401 or 403 for a refusal), or a
- * function that subscribes the stream it opens.
- */
-export type ChannelAdmission =
-  | { readonly status: 204 | 400 | 401 | 403 }
-  | { readonly subscribe: (stream: SseStream) => () => void };
-
-/**
- * The shared part of every adapter's `channel()` route: names the request's channel at once
- * (so that a name function that throws still gets a normal error response), asks
- * `authorize`, if any, then either answers with a status (ended or refused) or subscribes the
- * stream opened for it, with the filter bound to the request. Synchronous without `authorize`.
- */
-export function channelRoute<Request>(
-  registry: ChannelRegistry,
-  name: string | ((request: Request) => string),
-  filter?: (message: ChannelMessage, request: Request) => boolean,
-  authorize?: ChannelAuthorizer<Request>,
-): (request: Request) => ChannelAdmission | Promise<ChannelAdmission> {
-  return (request) => {
-    const channelName = typeof name === 'string' ? name : name(request);
-    const admit = (): ChannelAdmission => {
-      if (registry.isEnded(channelName)) return { status: 204 };
-      let target: Channel;
-      try {
-        target = registry.channel(channelName);
-      } catch (error) {
-        // A name made from the request (a JSON field, a path segment left undecoded) that no
-        // broker can store is the client's error, not the app's.
-        if (error instanceof SseError && error.code === 'INVALID_CHANNEL') return { status: 400 };
-        throw error;
-      }
-      return {
-        subscribe: (stream) => target.subscribe(stream, { filter: filter && ((message) => filter(message, request)) }),
-      };
-    };
-    if (!authorize) return admit();
-    return Promise.resolve(authorize(request)).then((verdict) =>
-      verdict === true ? admit() : { status: verdict === 401 ? 401 : 403 },
-    );
-  };
-}

@@ -17,12 +17,9 @@ export {
 } from './broker.js';
 export {
   Channel,
-  type ChannelAdmission,
-  type ChannelAuthorizer,
   type ChannelMessage,
   ChannelRegistry,
   type ChannelRegistryOptions,
-  channelRoute,
   DEFAULT_MAX_CONCURRENT_REPLAYS,
   GAP_EVENT,
   MAX_ENDED_CHANNELS,
@@ -42,6 +39,13 @@ export {
 export { readMetrics, type SseMetrics } from './metrics.js';
 export { checkHistoryOptions, type HistoryLimits, isTimerDelay, MAX_TIMER_MS } from './options.js';
 export type { RetryRange } from './retry-range.js';
+export {
+  type ChannelAdmission,
+  type ChannelAuthorizer,
+  type ChannelRouteOptions,
+  channelRoute,
+  createChannelRoute,
+} from './route.js';
 export type { SseSink } from './sink.js';
 export {
   type CloseOptions,

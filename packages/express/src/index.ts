@@ -6,11 +6,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ChannelAdmission,
-  type ChannelAuthorizer,
-  type ChannelMessage,
   type ChannelRegistry,
-  channelRoute,
+  type ChannelRouteOptions as CoreChannelRouteOptions,
   checkStreamOptions,
+  createChannelRoute,
   type SseStream,
   type SseStreamOptions,
   type UntypedSseStream,
@@ -92,16 +91,13 @@ export function sse(options: SseStreamOptions = {}): SseMiddleware {
 /** The request as the `channel()` helper's callbacks see it: Node's, plus Express's parsed parts. */
 export type ChannelRequest = IncomingMessage & { params: Record<string, string>; query: Record<string, unknown> };
 
-/** Options of {@link channel}: the stream's, and which events this request gets. */
-export interface ChannelRouteOptions extends SseStreamOptions {
-  /** Which events go to this request's stream (default: all), e.g. by user. */
-  filter?: (message: ChannelMessage, req: ChannelRequest) => boolean;
-  /**
-   * Decides, before any stream opens, whether this request may subscribe: `true` admits it,
-   * `false` or `403` answers 403, `401` answers 401. May be async (a session lookup).
-   */
-  authorize?: ChannelAuthorizer<ChannelRequest>;
-}
+/**
+ * Options of {@link channel}: the stream's, and the route's own `filter` and `authorize`,
+ * which get the Express request.
+ *
+ * @see {@link @ssekit/core!ChannelRouteOptions} for `filter` and `authorize`.
+ */
+export interface ChannelRouteOptions extends SseStreamOptions, CoreChannelRouteOptions<ChannelRequest> {}
 
 /**
  * A route handler that opens an event stream and subscribes it to a channel of `registry`,
@@ -124,7 +120,7 @@ export function channel(
 ): SseMiddleware {
   const { filter, authorize, ...streamOptions } = options;
   checkStreamOptions(streamOptions);
-  const route = channelRoute(registry, name, filter, authorize);
+  const route = createChannelRoute(registry, name, { filter, authorize });
   return (req, res, next) => {
     const answer = (admission: ChannelAdmission): void => {
       if ('status' in admission) {

@@ -4,12 +4,11 @@
  * @module @ssekit/hono
  */
 import {
-  type ChannelAuthorizer,
-  type ChannelMessage,
   type ChannelRegistry,
+  type ChannelRouteOptions as CoreChannelRouteOptions,
   type CreateResponseOptions,
-  channelRoute,
   checkResponseOptions,
+  createChannelRoute,
   createResponse,
   type EventMap,
   type SseStream,
@@ -75,16 +74,15 @@ function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefi
   }
 }
 
-/** Options of {@link channel}: the response's, and which events this request gets. */
-export interface ChannelRouteOptions<E extends Env, P extends string> extends CreateResponseOptions {
-  /** Which events go to this request's stream (default: all), e.g. by user. */
-  filter?: (message: ChannelMessage, c: Context<E, P>) => boolean;
-  /**
-   * Decides, before any stream opens, whether this request may subscribe: `true` admits it,
-   * `false` or `403` answers 403, `401` answers 401. May be async (a session lookup).
-   */
-  authorize?: ChannelAuthorizer<Context<E, P>>;
-}
+/**
+ * Options of {@link channel}: the response's, and the route's own `filter` and `authorize`,
+ * which get Hono's context `c`.
+ *
+ * @see {@link @ssekit/core!ChannelRouteOptions} for `filter` and `authorize`.
+ */
+export interface ChannelRouteOptions<E extends Env, P extends string>
+  extends CreateResponseOptions,
+    CoreChannelRouteOptions<Context<E, P>> {}
 
 /**
  * A Hono handler that opens an event stream and subscribes it to a channel of `registry`,
@@ -102,7 +100,7 @@ export function channel<E extends Env = Env, P extends string = string>(
 ): Handler<E, P> {
   const { filter, authorize, ...responseOptions } = options;
   checkResponseOptions(responseOptions);
-  const route = channelRoute(registry, name, filter, authorize);
+  const route = createChannelRoute(registry, name, { filter, authorize });
   return async (c) => {
     const admission = await route(c);
     if ('status' in admission) return c.body(null, admission.status);

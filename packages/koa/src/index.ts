@@ -4,11 +4,10 @@
  * @module @ssekit/koa
  */
 import {
-  type ChannelAuthorizer,
-  type ChannelMessage,
   type ChannelRegistry,
-  channelRoute,
+  type ChannelRouteOptions as CoreChannelRouteOptions,
   checkStreamOptions,
+  createChannelRoute,
   type SseStream,
   type SseStreamOptions,
   type UntypedSseStream,
@@ -64,16 +63,13 @@ export function sse(options: SseStreamOptions = {}): Middleware {
   };
 }
 
-/** Options of {@link channel}: the stream's, and which events this request gets. */
-export interface ChannelRouteOptions extends SseStreamOptions {
-  /** Which events go to this request's stream (default: all), e.g. by user. */
-  filter?: (message: ChannelMessage, ctx: Context) => boolean;
-  /**
-   * Decides, before any stream opens, whether this request may subscribe: `true` admits it,
-   * `false` or `403` answers 403, `401` answers 401. May be async (a session lookup).
-   */
-  authorize?: ChannelAuthorizer<Context>;
-}
+/**
+ * Options of {@link channel}: the stream's, and the route's own `filter` and `authorize`,
+ * which get Koa's `ctx`.
+ *
+ * @see {@link @ssekit/core!ChannelRouteOptions} for `filter` and `authorize`.
+ */
+export interface ChannelRouteOptions extends SseStreamOptions, CoreChannelRouteOptions<Context> {}
 
 /**
  * Middleware that opens an event stream and subscribes it to a channel of `registry`,
@@ -91,7 +87,7 @@ export function channel(
 ): Middleware {
   const { filter, authorize, ...streamOptions } = options;
   checkStreamOptions(streamOptions);
-  const route = channelRoute(registry, name, filter, authorize);
+  const route = createChannelRoute(registry, name, { filter, authorize });
   return async (ctx) => {
     const admission = await route(ctx);
     if ('status' in admission) {
