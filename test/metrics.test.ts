@@ -24,6 +24,7 @@ function registerSseMetrics(registry: client.Registry): void {
   gauge('sse_bytes_written_total', 'Bytes written or buffered', (m) => m.bytesWritten);
   gauge('sse_heartbeats_total', 'Heartbeats sent', (m) => m.heartbeats);
   gauge('sse_overflow_closes_total', 'Streams cut off for a slow client', (m) => m.overflowCloses);
+  gauge('sse_stall_closes_total', 'Streams cut off for a client that stopped reading', (m) => m.stallCloses);
   gauge('sse_resumes_total', 'Subscriptions resumed from history', (m) => m.resumes);
   gauge('sse_gaps_total', 'Gap events sent', (m) => m.gaps);
 }

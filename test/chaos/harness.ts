@@ -1077,7 +1077,7 @@ export function formatReport(report: ChaosReport): string {
           metrics?.streamsOpened ?? '-',
           metrics?.resumes ?? '-',
           app.after?.overflows ?? '-',
-          metrics && app.after ? metrics.overflowCloses - app.after.overflows : '-',
+          metrics?.stallCloses ?? '-',
           report.openStreamsAfter[app.kind] ?? '-',
           app.redisOutageReports,
           app.errors,
@@ -1109,7 +1109,7 @@ export function formatReport(report: ChaosReport): string {
       const overflowReports = app.errorLog.filter((error) => error.source === 'stderr').length;
       if (overflowReports > 0) {
         out.push(
-          `  ${app.kind}: ${overflowReports} reports on stderr; the app cut ${app.after?.metrics.overflowCloses ?? '-'} slow clients (${app.after?.overflows ?? '-'} for overflow)`,
+          `  ${app.kind}: ${overflowReports} reports on stderr; the app cut ${app.after ? app.after.metrics.overflowCloses + app.after.metrics.stallCloses : '-'} slow clients (${app.after?.metrics.overflowCloses ?? '-'} for overflow)`,
         );
       }
     }

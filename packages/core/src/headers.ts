@@ -1,7 +1,8 @@
 import { SseError } from './errors.js';
 
 /**
- * The response headers of every event stream (invariant 6 of DESIGN.md).
+ * The response headers of every event stream, as docs/proxies.md ("What a stream needs from
+ * every hop") lists them; `test/conformance` checks that every adapter sends them.
  *
  * - `charset=utf-8` in lower case: the event-stream format is always UTF-8 and some
  *   browsers reject any other spelling.

@@ -14,8 +14,10 @@ export interface SseMetrics {
   readonly bytesWritten: number;
   /** Heartbeat comments sent to quiet streams. */
   readonly heartbeats: number;
-  /** Streams cut off for a client that read too slowly (`BUFFER_OVERFLOW`) or not at all (`CLIENT_STALLED`). */
+  /** Streams ended for a client that read too slowly: its buffer overflowed (`BUFFER_OVERFLOW`) under `onOverflow: 'close'`. */
   readonly overflowCloses: number;
+  /** Streams cut off for a client that took nothing for the stall period (`CLIENT_STALLED`). */
+  readonly stallCloses: number;
   /** Channel subscriptions that resumed after a `Last-Event-ID` from history. */
   readonly resumes: number;
   /** Gap events (`ssekit-gap`) sent, for ids that history could not cover. */
@@ -30,6 +32,7 @@ export const counters: { -readonly [K in keyof SseMetrics]: number } = {
   bytesWritten: 0,
   heartbeats: 0,
   overflowCloses: 0,
+  stallCloses: 0,
   resumes: 0,
   gaps: 0,
 };

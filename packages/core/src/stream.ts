@@ -613,7 +613,7 @@ export class SseStream<Events extends object = EventMap> {
   // for: it reconnects with Last-Event-ID, and its unsent bytes are not kept.
   #cutOffStalled(): void {
     if (this.#closed) return;
-    counters.overflowCloses++;
+    counters.stallCloses++;
     try {
       this.#sink.abort(endReason('CLIENT_STALLED'));
     } finally {

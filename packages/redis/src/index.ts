@@ -3,7 +3,7 @@
  *
  * @module @ssekit/redis
  */
-import { createClient, type RedisClientType, type RespVersions } from '@redis/client';
+import { createClient, ErrorReply, type RedisClientType, type RespVersions } from '@redis/client';
 import {
   type Broker,
   type BrokerEvent,
@@ -167,6 +167,19 @@ const RECORD_SUFFIX = Buffer.from([0xff]);
 const PUBLISH_SHA = crypto.subtle
   .digest('SHA-1', new TextEncoder().encode(PUBLISH_SCRIPT))
   .then((digest) => Buffer.from(digest).toString('hex'));
+
+/**
+ * The refusals the broker expects from Redis, by its error reply (`@redis/client` rejects with
+ * an {@link ErrorReply} whose message is the reply, its first word the error code):
+ * `missing-key` for `ERR no such key` (`XINFO STREAM` of a stream that is not there),
+ * `no-script` for `NOSCRIPT` (`EVALSHA` of a script Redis does not hold). Anything else, and
+ * every failure that is no answer (a timeout, a lost connection), is `undefined`.
+ */
+function expectedRefusal(error: unknown): 'missing-key' | 'no-script' | undefined {
+  if (!(error instanceof ErrorReply)) return undefined;
+  if (error.message === 'ERR no such key') return 'missing-key';
+  return error.message.startsWith('NOSCRIPT ') ? 'no-script' : undefined;
+}
 
 /** A lone surrogate has no UTF-8 form: Redis would get U+FFFD, the key of another name. */
 const LONE_SURROGATE = /\p{Cs}/u;
@@ -576,7 +589,7 @@ export class RedisBroker implements Broker {
     try {
       return await this.#command(['EVALSHA', await PUBLISH_SHA, ...args], 'publish to');
     } catch (error) {
-      if (!String(error).includes('NOSCRIPT')) throw error;
+      if (expectedRefusal(error) !== 'no-script') throw error;
       return await this.#command(['EVAL', PUBLISH_SCRIPT, ...args], 'publish to');
     }
   }
@@ -596,7 +609,8 @@ export class RedisBroker implements Broker {
     try {
       return await within(this.#commands.sendCommand(args, DEFAULT_TYPES), this.#timeout);
     } catch (cause) {
-      if (/no such key|NOSCRIPT/.test(String(cause))) throw cause;
+      // An expected refusal is an answer: the caller handles it, and Redis is there.
+      if (expectedRefusal(cause)) throw cause;
       if (cause instanceof NoAnswer) this.#reopenCommands();
       const late = cause instanceof NoAnswer ? ` within ${this.#timeout} ms` : '';
       throw new SseError('BROKER_UNAVAILABLE', `could not ${what} Redis at ${this.#server}${late}.`, { cause });
@@ -641,7 +655,7 @@ export class RedisBroker implements Broker {
     try {
       return toRecord<StreamInfo>(await this.#command(['XINFO', 'STREAM', key], 'read a channel from'));
     } catch (error) {
-      if (String(error).includes('no such key')) return undefined;
+      if (expectedRefusal(error) === 'missing-key') return undefined;
       throw error;
     }
   }
