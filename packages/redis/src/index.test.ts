@@ -188,6 +188,12 @@ describe('RedisBroker', () => {
     }
   });
 
+  it('takes the history MemoryBroker takes, but a size of 0 (the stream carries the events)', async () => {
+    const target = await broker({ history: { size: 5, maxAge: 60_000.5 } });
+    await expect(target.publish(freshChannel(), { data: 'x' })).resolves.toMatch(/^\d+-\d+$/);
+    expect(() => new RedisBroker({ url: redis.url, history: { maxAge: 2 ** 31 } })).toThrow(SseError);
+  });
+
   it('names the server when Redis cannot be reached at start-up', async () => {
     const unreachable = new RedisBroker({ url: 'redis://127.0.0.1:1' });
     await expect(unreachable.ready).rejects.toMatchObject({
