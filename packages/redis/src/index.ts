@@ -176,7 +176,9 @@ const PUBLISH_SHA = crypto.subtle
  * every failure that is no answer (a timeout, a lost connection), is `undefined`.
  */
 function expectedRefusal(error: unknown): 'missing-key' | 'no-script' | undefined {
-  if (!(error instanceof ErrorReply)) return undefined;
+  // By the reply's text, not `instanceof ErrorReply` alone: an app's own client may come from
+  // another copy of @redis/client, and Redis error replies are the only errors worded so.
+  if (!(error instanceof Error)) return undefined;
   if (error.message === 'ERR no such key') return 'missing-key';
   return error.message.startsWith('NOSCRIPT ') ? 'no-script' : undefined;
 }
