@@ -3,7 +3,7 @@
  *
  * @module @ssekit/redis
  */
-import { createClient, ErrorReply, type RedisClientType, type RespVersions } from '@redis/client';
+import { createClient, type ErrorReply, type RedisClientType, type RespVersions } from '@redis/client';
 import {
   type Broker,
   type BrokerEvent,
