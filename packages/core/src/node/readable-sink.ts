@@ -1,0 +1,65 @@
+import { Readable } from 'node:stream';
+import { endReason, type SseError } from '../errors.js';
+import type { SseSink } from '../sink.js';
+import type { NodeResponse } from './types.js';
+import { whenFinished } from './when-finished.js';
+
+/**
+ * Creates a sink whose bytes are read from `body`, a Node `Readable`, for frameworks that
+ * pipe a body into the response themselves (Koa). The body's read requests are the sink's
+ * backpressure; destroying the body (as frameworks do when the response closes) aborts it.
+ *
+ * @param res - the response the body is piped into; `abort()` destroys it too, since a plain
+ *   `body.pipe(res)` (Koa 2) leaves the response open when the body is destroyed.
+ * @param highWaterMark - bytes the body queues before `write` returns `false`. Default 16 384.
+ */
+export function createReadableSink(
+  res?: NodeResponse,
+  highWaterMark = 16 * 1024,
+): SseSink & { readonly body: Readable } {
+  const ended = new AbortController();
+  let wakeWriter: (() => void) | undefined;
+  const wake = (): void => {
+    wakeWriter?.();
+    wakeWriter = undefined;
+  };
+  const end = (reason: SseError): void => {
+    if (ended.signal.aborted) return;
+    wake();
+    ended.abort(reason);
+  };
+  const body = new Readable({ highWaterMark, read: wake });
+  body.once('close', () => end(endReason('CLIENT_GONE')));
+  // Some frameworks learn that the connection ended before they destroy the body.
+  res?.once('close', () => end(endReason('CLIENT_GONE')));
+
+  return {
+    body,
+    signal: ended.signal,
+    write: (chunk) => !ended.signal.aborted && body.push(chunk),
+    ready() {
+      if (ended.signal.aborted || body.readableLength < body.readableHighWaterMark) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        wakeWriter = resolve;
+      });
+    },
+    get pendingBytes() {
+      const inBody = body.destroyed ? 0 : body.readableLength;
+      if (!res) return inBody;
+      return res.destroyed || res.writableFinished ? 0 : inBody + res.writableLength;
+    },
+    close(reason, onTaken) {
+      if (ended.signal.aborted) return;
+      if (!body.readableEnded) body.push(null);
+      end(reason);
+      if (!onTaken) return;
+      if (res) whenFinished(res, onTaken);
+      else body.once('close', onTaken);
+    },
+    abort(reason) {
+      end(reason);
+      body.destroy();
+      if (!res?.writableFinished) res?.destroy();
+    },
+  };
+}
