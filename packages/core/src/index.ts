@@ -40,11 +40,15 @@ export {
   refusalResponse,
 } from './limits.js';
 export { readMetrics, type SseMetrics } from './metrics.js';
+export {
+  checkStreamOptions,
+  type ResponseOptions,
+  type SseStreamOptions,
+} from './open.js';
 export type { RetryRange } from './retry-range.js';
 export type { SseSink } from './sink.js';
 export {
   type CloseOptions,
-  checkStreamOptions,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_EVENT_BYTES,
@@ -56,14 +60,16 @@ export {
   type SendOptions,
   SseStream,
   type SseStreamInit,
-  type SseStreamOptions,
   type StreamEvent,
+  type StreamOptions,
   type UntypedSseStream,
 } from './stream.js';
 export {
   type CreateResponseOptions,
   checkResponseOptions,
+  createResponder,
   createResponse,
   createWebSink,
+  type Responder,
   type WebSink,
 } from './web.js';

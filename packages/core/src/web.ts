@@ -1,19 +1,11 @@
 import { endReason, SseError } from './errors.js';
-import { readLastEventId } from './last-event-id.js';
-import { openingOf } from './limits.js';
+import { prepareOpening, type SseStreamOptions } from './open.js';
 import { READ_REQUEST_SIGNAL } from './runtime.js';
 import type { SseSink } from './sink.js';
-import {
-  checkStreamOptions,
-  type EventMap,
-  endedStream,
-  reportError,
-  SseStream,
-  type SseStreamOptions,
-} from './stream.js';
+import { type EventMap, reportError, type SseStream, type UntypedSseStream } from './stream.js';
 
 /** Options of {@link createResponse}. */
-export interface CreateResponseOptions extends SseStreamOptions {
+export interface CreateResponseOptions extends SseStreamOptions<Request> {
   /**
    * Bytes the response body queues before the stream counts the client as slow and starts
    * its own bounded buffer. Default 16 384, like Node's sockets.
@@ -155,15 +147,11 @@ function checkHighWaterMark(highWaterMark: number | undefined): void {
 }
 
 /**
- * Throws {@link SseError} for invalid {@link createResponse} options; adapters call it when
- * they build a handler, so that a bad option fails at start-up rather than on each request.
+ * Throws {@link SseError} for invalid {@link createResponse} options. {@link createResponder}
+ * checks its options itself, once; this is for failing earlier, at start-up.
  */
 export function checkResponseOptions(options: CreateResponseOptions): void {
-  checkStreamOptions(options);
-  checkHighWaterMark(options.highWaterMark);
-  if (options.waitUntil !== undefined && typeof options.waitUntil !== 'function') {
-    throw new SseError('INVALID_OPTION', 'waitUntil must be a function, such as ctx.waitUntil.bind(ctx).');
-  }
+  createResponder(options);
 }
 
 /**
@@ -171,17 +159,18 @@ export function checkResponseOptions(options: CreateResponseOptions): void {
  * `@ssekit/core/node` listens, so that `shutdown(server)` reaches the streams that a Node
  * adapter (such as `@hono/node-server`) serves through `createResponse`.
  */
-export const webStreams: { opened?: (request: Request, stream: SseStream) => void } = {};
+export const webStreams: { opened?: (request: Request, stream: UntypedSseStream) => void } = {};
 
 /** Runs the handler with the stream: a failure closes the stream and goes to `onError`. */
 function runHandler<Events extends object>(
   stream: SseStream<Events>,
   handler: (stream: SseStream<Events>) => void | Promise<void>,
-  options: CreateResponseOptions,
+  onError: CreateResponseOptions['onError'],
+  waitUntil: CreateResponseOptions['waitUntil'],
 ): void {
   const fail = (error: unknown): void => {
     stream.close();
-    reportError(options.onError, error, 'event-stream handler failed');
+    reportError(onError, error, 'event-stream handler failed');
   };
   let settled: Promise<void> | undefined;
   try {
@@ -190,11 +179,58 @@ function runHandler<Events extends object>(
     fail(error);
   }
   try {
-    if (settled) options.waitUntil?.(settled);
+    if (settled) waitUntil?.(settled);
   } catch (error) {
     // The handler runs on; only keeping it alive after a disconnect failed.
-    reportError(options.onError, error, 'waitUntil failed');
+    reportError(onError, error, 'waitUntil failed');
   }
+}
+
+/**
+ * What {@link createResponder} returns: {@link createResponse} with its options already
+ * checked. `waitUntil` replaces the option's for this request (default: the option).
+ */
+export type Responder = <Events extends object = EventMap>(
+  request: Request,
+  handler: (stream: SseStream<Events>) => void | Promise<void>,
+  waitUntil?: (promise: Promise<unknown>) => void,
+) => Response;
+
+/**
+ * Checks `options` once and returns a function that answers each request as
+ * {@link createResponse} does: for adapters, whose bad options then fail at start-up.
+ *
+ * @example
+ * const respond = createResponder({ retry: 2000 });
+ * export default { fetch: (request: Request) => respond(request, (stream) => stream.send('hi')) };
+ * @throws {@link SseError} for invalid options.
+ */
+export function createResponder(options: CreateResponseOptions = {}): Responder {
+  checkHighWaterMark(options.highWaterMark);
+  if (options.waitUntil !== undefined && typeof options.waitUntil !== 'function') {
+    throw new SseError('INVALID_OPTION', 'waitUntil must be a function, such as ctx.waitUntil.bind(ctx).');
+  }
+  const open = prepareOpening(options);
+  return <Events extends object>(
+    request: Request,
+    handler: (stream: SseStream<Events>) => void | Promise<void>,
+    waitUntil = options.waitUntil,
+  ) => {
+    const opening = open<Events, WebSink>(
+      {
+        request,
+        method: request.method,
+        url: request.url,
+        origin: request.headers.get('origin') ?? undefined,
+        lastEventId: request.headers.get('last-event-id'),
+        track: (stream) => webStreams.opened?.(request, stream),
+      },
+      () => createWebSink(READ_REQUEST_SIGNAL ? request.signal : undefined, options.highWaterMark),
+    );
+    runHandler(opening.stream, handler, options.onError, waitUntil);
+    if (!opening.ok) return new Response(opening.body, { status: opening.status, headers: opening.headers });
+    return new Response(opening.sink.body, { status: 200, headers: opening.headers });
+  };
 }
 
 /**
@@ -226,19 +262,5 @@ export function createResponse<Events extends object = EventMap>(
   handler: (stream: SseStream<Events>) => void | Promise<void>,
   options: CreateResponseOptions = {},
 ): Response {
-  checkResponseOptions(options);
-  const opening = openingOf(request, request.headers.get('origin') ?? undefined, undefined, options);
-  if ('status' in opening) {
-    runHandler(endedStream<Events>(), handler, options);
-    return new Response(opening.body, { status: opening.status, headers: opening.headers });
-  }
-  const sink = createWebSink(READ_REQUEST_SIGNAL ? request.signal : undefined, options.highWaterMark);
-  const lastEventId = readLastEventId(request.headers.get('last-event-id'), request.url);
-  const stream = new SseStream<Events>(sink, { ...options, lastEventId });
-  // A HEAD response has no body: the handler sees a stream that has already ended.
-  if (request.method === 'HEAD') stream.close();
-  else webStreams.opened?.(request, stream as unknown as SseStream);
-  if (opening.release) stream.onClose(opening.release);
-  runHandler(stream, handler, options);
-  return new Response(sink.body, { status: 200, headers: opening.headers });
+  return createResponder(options)<Events>(request, handler);
 }

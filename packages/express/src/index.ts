@@ -10,12 +10,11 @@ import {
   type ChannelMessage,
   type ChannelRegistry,
   channelRoute,
-  checkStreamOptions,
   type SseStream,
   type SseStreamOptions,
   type UntypedSseStream,
 } from '@ssekit/core';
-import { createStream } from '@ssekit/core/node';
+import { createStreamOpener } from '@ssekit/core/node';
 
 export type { SseStream, SseStreamOptions } from '@ssekit/core';
 
@@ -81,10 +80,10 @@ export function sseErrors(
  * });
  * @throws {@link @ssekit/core!SseError} for invalid options, when the middleware is created.
  */
-export function sse(options: SseStreamOptions = {}): SseMiddleware {
-  checkStreamOptions(options);
+export function sse(options: SseStreamOptions<IncomingMessage> = {}): SseMiddleware {
+  const open = createStreamOpener(options);
   return (req, res, next) => {
-    (res as ServerResponse & { sse: SseStream }).sse = createStream(req, res, options);
+    (res as ServerResponse & { sse: SseStream }).sse = open(req, res);
     next();
   };
 }
@@ -93,7 +92,7 @@ export function sse(options: SseStreamOptions = {}): SseMiddleware {
 export type ChannelRequest = IncomingMessage & { params: Record<string, string>; query: Record<string, unknown> };
 
 /** Options of {@link channel}: the stream's, and which events this request gets. */
-export interface ChannelRouteOptions extends SseStreamOptions {
+export interface ChannelRouteOptions extends SseStreamOptions<IncomingMessage> {
   /** Which events go to this request's stream (default: all), e.g. by user. */
   filter?: (message: ChannelMessage, req: ChannelRequest) => boolean;
   /**
@@ -123,14 +122,14 @@ export function channel(
   options: ChannelRouteOptions = {},
 ): SseMiddleware {
   const { filter, authorize, ...streamOptions } = options;
-  checkStreamOptions(streamOptions);
+  const open = createStreamOpener(streamOptions);
   const route = channelRoute(registry, name, filter, authorize);
   return (req, res, next) => {
     const answer = (admission: ChannelAdmission): void => {
       if ('status' in admission) {
         res.statusCode = admission.status;
         res.end();
-      } else admission.subscribe(createStream(req, res, streamOptions));
+      } else admission.subscribe(open(req, res));
     };
     const admission = route(req as ChannelRequest);
     // What `answer` throws goes to Express too: a rejection left unhandled ends the process.

@@ -3,17 +3,17 @@
  *
  * @module @ssekit/koa
  */
+import type { IncomingMessage } from 'node:http';
 import {
   type ChannelAuthorizer,
   type ChannelMessage,
   type ChannelRegistry,
   channelRoute,
-  checkStreamOptions,
   type SseStream,
   type SseStreamOptions,
   type UntypedSseStream,
 } from '@ssekit/core';
-import { createStreamBody } from '@ssekit/core/node';
+import { createBodyOpener } from '@ssekit/core/node';
 import type { Context, Middleware } from 'koa';
 
 export type { SseStream, SseStreamOptions } from '@ssekit/core';
@@ -56,16 +56,16 @@ declare module 'koa' {
  * });
  * @throws {@link @ssekit/core!SseError} for invalid options, when the middleware is created.
  */
-export function sse(options: SseStreamOptions = {}): Middleware {
-  checkStreamOptions(options);
+export function sse(options: SseStreamOptions<IncomingMessage> = {}): Middleware {
+  const open = createBodyOpener(options);
   return async (ctx, next) => {
-    ctx.sse = respondWithStream(ctx, options);
+    ctx.sse = respondWithStream(ctx, open, options.onError);
     await next();
   };
 }
 
 /** Options of {@link channel}: the stream's, and which events this request gets. */
-export interface ChannelRouteOptions extends SseStreamOptions {
+export interface ChannelRouteOptions extends SseStreamOptions<IncomingMessage> {
   /** Which events go to this request's stream (default: all), e.g. by user. */
   filter?: (message: ChannelMessage, ctx: Context) => boolean;
   /**
@@ -90,7 +90,7 @@ export function channel(
   options: ChannelRouteOptions = {},
 ): Middleware {
   const { filter, authorize, ...streamOptions } = options;
-  checkStreamOptions(streamOptions);
+  const open = createBodyOpener(streamOptions);
   const route = channelRoute(registry, name, filter, authorize);
   return async (ctx) => {
     const admission = await route(ctx);
@@ -99,15 +99,18 @@ export function channel(
       // (The explicit null first: set after a status, it would turn the status into 204.)
       ctx.body = null;
       ctx.status = admission.status;
-    } else admission.subscribe(respondWithStream(ctx, streamOptions));
+    } else admission.subscribe(respondWithStream(ctx, open, options.onError));
   };
 }
 
 // Koa stays in charge: status, headers and a streaming body, sent when the chain returns.
 // What a callback throws is the app's error, told where Koa tells its errors.
-function respondWithStream(ctx: Context, options: SseStreamOptions): SseStream {
-  const onError = options.onError ?? ((error: unknown) => ctx.app.emit('error', error, ctx));
-  const { stream, body, headers, status } = createStreamBody(ctx.req, ctx.res, { ...options, onError });
+function respondWithStream(
+  ctx: Context,
+  open: ReturnType<typeof createBodyOpener>,
+  onError: (error: unknown) => void = (error) => ctx.app.emit('error', error, ctx),
+): SseStream {
+  const { stream, body, headers, status } = open(ctx.req, ctx.res, onError);
   ctx.status = status;
   ctx.set(headers);
   ctx.body = body;

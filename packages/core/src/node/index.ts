@@ -3,8 +3,14 @@
  *
  * @module @ssekit/core/node
  */
-export { createStream, createStreamBody, type StreamBody } from './open.js';
-export { createReadableSink } from './readable-sink.js';
+export {
+  createBodyOpener,
+  createStream,
+  createStreamBody,
+  createStreamOpener,
+  type StreamBody,
+} from './open.js';
+export { createReadableSink, type ReadableSink } from './readable-sink.js';
 export { type NodeServer, type ShutdownOptions, shutdown } from './shutdown.js';
 export { createNodeSink } from './socket-sink.js';
 export type { NodeRequest, NodeResponse } from './types.js';

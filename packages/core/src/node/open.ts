@@ -1,17 +1,55 @@
 import { Readable } from 'node:stream';
-import {
-  checkStreamOptions,
-  type EventMap,
-  endedStream,
-  readLastEventId,
-  SseStream,
-  type SseStreamOptions,
-} from '../index.js';
-import { openingOf } from '../limits.js';
-import { createReadableSink } from './readable-sink.js';
+import type { EventMap, SseSink, SseStream, SseStreamOptions } from '../index.js';
+import { prepareOpening, type StreamRequest } from '../open.js';
+import { createReadableSink, type ReadableSink } from './readable-sink.js';
 import { trackStream } from './shutdown.js';
 import { createNodeSink } from './socket-sink.js';
 import type { NodeRequest, NodeResponse } from './types.js';
+
+/**
+ * Checks `options` once and returns a function that opens a stream per request as
+ * {@link createStream} does: for adapters, whose bad options then fail at start-up.
+ *
+ * @throws {@link @ssekit/core!SseError} for invalid options.
+ */
+export function createStreamOpener(
+  options: SseStreamOptions<NodeRequest> = {},
+): <Events extends object = EventMap>(req: NodeRequest, res: NodeResponse) => SseStream<Events> {
+  const open = prepareOpening(options);
+  return <Events extends object>(req: NodeRequest, res: NodeResponse) => {
+    const opening = open<Events, SseSink>(requestOf(req, res), (headers) => createNodeSink(res, headers));
+    if (!opening.ok) {
+      res.writeHead(opening.status, opening.headers);
+      res.end(opening.body);
+    }
+    return opening.stream;
+  };
+}
+
+/**
+ * Checks `options` once and returns a function that opens a stream body per request as
+ * {@link createStreamBody} does. `onError` replaces the option's for that request (Koa
+ * tells the app's `'error'` event).
+ *
+ * @throws {@link @ssekit/core!SseError} for invalid options.
+ */
+export function createBodyOpener(
+  options: SseStreamOptions<NodeRequest> = {},
+): <Events extends object = EventMap>(
+  req: NodeRequest,
+  res: NodeResponse,
+  onError?: (error: unknown) => void,
+) => StreamBody<Events> {
+  const open = prepareOpening(options);
+  return <Events extends object>(req: NodeRequest, res: NodeResponse, onError?: (error: unknown) => void) => {
+    const opening = open<Events, ReadableSink>({ ...requestOf(req, res), onError }, () => createReadableSink(res));
+    if (!opening.ok) {
+      const { stream, status, headers, body } = opening;
+      return { stream, body: Readable.from([body]), headers, status };
+    }
+    return { stream: opening.stream, body: opening.sink.body, headers: opening.headers, status: 200 };
+  };
+}
 
 /** What {@link createStreamBody} returns: the stream, and the body and headers to respond with. */
 export interface StreamBody<Events extends object = EventMap> {
@@ -40,20 +78,9 @@ export interface StreamBody<Events extends object = EventMap> {
 export function createStreamBody<Events extends object = EventMap>(
   req: NodeRequest,
   res: NodeResponse,
-  options: SseStreamOptions = {},
+  options: SseStreamOptions<NodeRequest> = {},
 ): StreamBody<Events> {
-  checkStreamOptions(options);
-  const opening = openingOf(req, req.headers.origin, req.socket?.remoteAddress, options);
-  if ('status' in opening) {
-    const { status, headers, body } = opening;
-    return { stream: endedStream<Events>(), body: Readable.from([body]), headers, status };
-  }
-  const sink = createReadableSink(res);
-  const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
-  if (req.method === 'HEAD') stream.close();
-  trackStream(req, res, stream as unknown as SseStream);
-  if (opening.release) stream.onClose(opening.release);
-  return { stream, body: sink.body, headers: opening.headers, status: 200 };
+  return createBodyOpener(options)<Events>(req, res);
 }
 
 /**
@@ -74,25 +101,20 @@ export function createStreamBody<Events extends object = EventMap>(
 export function createStream<Events extends object = EventMap>(
   req: NodeRequest,
   res: NodeResponse,
-  options: SseStreamOptions = {},
+  options: SseStreamOptions<NodeRequest> = {},
 ): SseStream<Events> {
-  checkStreamOptions(options);
-  const opening = openingOf(req, req.headers.origin, req.socket?.remoteAddress, options);
-  if ('status' in opening) {
-    res.writeHead(opening.status, opening.headers);
-    res.end(opening.body);
-    return endedStream<Events>();
-  }
-  const sink = createNodeSink(res, opening.headers);
-  const stream = new SseStream<Events>(sink, { ...options, lastEventId: lastEventIdOf(req) });
-  // A HEAD response has no body: end it with its head instead of holding the connection.
-  if (req.method === 'HEAD') stream.close();
-  trackStream(req, res, stream as unknown as SseStream);
-  if (opening.release) stream.onClose(opening.release);
-  return stream;
+  return createStreamOpener(options)<Events>(req, res);
 }
 
-function lastEventIdOf(req: NodeRequest): string | undefined {
-  const header = req.headers['last-event-id'];
-  return readLastEventId(Array.isArray(header) ? header[0] : header, req.url);
+function requestOf(req: NodeRequest, res: NodeResponse): StreamRequest<NodeRequest> {
+  const lastEventId = req.headers['last-event-id'];
+  return {
+    request: req,
+    method: req.method,
+    url: req.url,
+    origin: req.headers.origin,
+    lastEventId: Array.isArray(lastEventId) ? lastEventId[0] : lastEventId,
+    remoteAddress: req.socket?.remoteAddress,
+    track: (stream) => trackStream(req, res, stream),
+  };
 }

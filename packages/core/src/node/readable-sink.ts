@@ -4,6 +4,12 @@ import type { SseSink } from '../sink.js';
 import type { NodeResponse } from './types.js';
 import { whenFinished } from './when-finished.js';
 
+/** A {@link SseSink} whose bytes are read from `body`, a Node `Readable`. */
+export interface ReadableSink extends SseSink {
+  /** The response body to hand to the framework. */
+  readonly body: Readable;
+}
+
 /**
  * Creates a sink whose bytes are read from `body`, a Node `Readable`, for frameworks that
  * pipe a body into the response themselves (Koa). The body's read requests are the sink's
@@ -13,10 +19,7 @@ import { whenFinished } from './when-finished.js';
  *   `body.pipe(res)` (Koa 2) leaves the response open when the body is destroyed.
  * @param highWaterMark - bytes the body queues before `write` returns `false`. Default 16 384.
  */
-export function createReadableSink(
-  res?: NodeResponse,
-  highWaterMark = 16 * 1024,
-): SseSink & { readonly body: Readable } {
+export function createReadableSink(res?: NodeResponse, highWaterMark = 16 * 1024): ReadableSink {
   const ended = new AbortController();
   let wakeWriter: (() => void) | undefined;
   const wake = (): void => {
