@@ -1,7 +1,7 @@
 import { endReason, SseError } from './errors.js';
 import { prepareOpening, type SseStreamOptions } from './open.js';
 import { READ_REQUEST_SIGNAL } from './runtime.js';
-import type { SseSink } from './sink.js';
+import { SinkState, type SseSink } from './sink.js';
 import { type EventMap, reportError, type SseStream, type UntypedSseStream } from './stream.js';
 
 /** Options of {@link createResponse}. */
@@ -42,9 +42,8 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
       `highWaterMark ${String(highWaterMark)} must be a number of bytes, 0 or more.`,
     );
   }
-  const ended = new AbortController();
+  const state = new SinkState();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let wakeWriter: (() => void) | undefined;
   /** The body is closed, errored or cancelled: nothing more goes through it. */
   let bodyDone = false;
   /** Set by `close`: the body closes once its queue is read, and then this is called. */
@@ -70,12 +69,10 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
   };
   const finish = (reason: SseError): void => {
     requestSignal?.removeEventListener('abort', onRequestAbort);
-    wakeWriter?.();
-    wakeWriter = undefined;
-    ended.abort(reason);
+    state.end(reason);
   };
   const onRequestAbort = (): void => {
-    if (ended.signal.aborted) return;
+    if (state.ended) return;
     closeBody();
     finish(endReason('CLIENT_GONE', requestSignal?.reason));
   };
@@ -86,13 +83,12 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
         controller = c;
       },
       pull() {
-        wakeWriter?.();
-        wakeWriter = undefined;
+        state.wakeWriter();
         if (closing && queued() === 0) closeBody();
       },
       cancel(reason) {
         bodyEnded();
-        if (!ended.signal.aborted) finish(endReason('CLIENT_GONE', reason));
+        finish(endReason('CLIENT_GONE', reason));
       },
     },
     { highWaterMark, size: (chunk) => chunk.byteLength },
@@ -102,23 +98,18 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
 
   return {
     body,
-    signal: ended.signal,
+    signal: state.signal,
     write(chunk) {
-      if (ended.signal.aborted) return false;
+      if (state.ended) return false;
       controller.enqueue(chunk);
       return (controller.desiredSize ?? 0) > 0;
     },
-    ready() {
-      if (ended.signal.aborted || (controller.desiredSize ?? 0) > 0) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        wakeWriter = resolve;
-      });
-    },
+    ready: () => state.waitForRoom((controller.desiredSize ?? 0) <= 0),
     get pendingBytes() {
       return queued();
     },
     close(reason, onTaken) {
-      if (ended.signal.aborted) return;
+      if (state.ended) return;
       closing = onTaken ?? (() => {});
       try {
         if (queued() === 0) closeBody();
@@ -132,7 +123,7 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
         controller.error(reason);
         bodyEnded();
       }
-      if (!ended.signal.aborted) finish(reason);
+      finish(reason);
     },
   };
 }

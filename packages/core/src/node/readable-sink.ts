@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import { endReason, type SseError } from '../errors.js';
-import type { SseSink } from '../sink.js';
+import { endReason } from '../errors.js';
+import { SinkState, type SseSink } from '../sink.js';
 import type { NodeResponse } from './types.js';
 import { whenFinished } from './when-finished.js';
 
@@ -20,47 +20,32 @@ export interface ReadableSink extends SseSink {
  * @param highWaterMark - bytes the body queues before `write` returns `false`. Default 16 384.
  */
 export function createReadableSink(res?: NodeResponse, highWaterMark = 16 * 1024): ReadableSink {
-  const ended = new AbortController();
-  let wakeWriter: (() => void) | undefined;
-  const wake = (): void => {
-    wakeWriter?.();
-    wakeWriter = undefined;
-  };
-  const end = (reason: SseError): void => {
-    if (ended.signal.aborted) return;
-    wake();
-    ended.abort(reason);
-  };
-  const body = new Readable({ highWaterMark, read: wake });
-  body.once('close', () => end(endReason('CLIENT_GONE')));
+  const state = new SinkState();
+  const body = new Readable({ highWaterMark, read: () => state.wakeWriter() });
+  body.once('close', () => state.end(endReason('CLIENT_GONE')));
   // Some frameworks learn that the connection ended before they destroy the body.
-  res?.once('close', () => end(endReason('CLIENT_GONE')));
+  res?.once('close', () => state.end(endReason('CLIENT_GONE')));
 
   return {
     body,
-    signal: ended.signal,
-    write: (chunk) => !ended.signal.aborted && body.push(chunk),
-    ready() {
-      if (ended.signal.aborted || body.readableLength < body.readableHighWaterMark) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        wakeWriter = resolve;
-      });
-    },
+    signal: state.signal,
+    write: (chunk) => !state.ended && body.push(chunk),
+    ready: () => state.waitForRoom(body.readableLength >= body.readableHighWaterMark),
     get pendingBytes() {
       const inBody = body.destroyed ? 0 : body.readableLength;
       if (!res) return inBody;
       return res.destroyed || res.writableFinished ? 0 : inBody + res.writableLength;
     },
     close(reason, onTaken) {
-      if (ended.signal.aborted) return;
+      if (state.ended) return;
       if (!body.readableEnded) body.push(null);
-      end(reason);
+      state.end(reason);
       if (!onTaken) return;
       if (res) whenFinished(res, onTaken);
       else body.once('close', onTaken);
     },
     abort(reason) {
-      end(reason);
+      state.end(reason);
       body.destroy();
       if (!res?.writableFinished) res?.destroy();
     },

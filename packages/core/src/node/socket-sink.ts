@@ -1,7 +1,7 @@
 import { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { endReason, type SseError } from '../errors.js';
-import type { SseSink } from '../sink.js';
+import { SinkState, type SseSink } from '../sink.js';
 import type { NodeResponse } from './types.js';
 import { whenFinished } from './when-finished.js';
 
@@ -73,10 +73,7 @@ export function createNodeSink(res: NodeResponse, headers: Record<string, string
 }
 
 // A class, not a closure per method: at 10k streams every object per stream counts.
-class NodeSink implements SseSink {
-  readonly #ended = new AbortController();
-  // Checked on every write: a plain field is cheaper than `signal.aborted`.
-  #done = false;
+class NodeSink extends SinkState implements SseSink {
   /** The response has closed: its bytes are out, or it was destroyed. */
   #transportClosed = false;
   readonly #res: NodeResponse;
@@ -87,9 +84,9 @@ class NodeSink implements SseSink {
   #needsDrain = false;
   #drained = false;
   #socket: Socket | undefined;
-  #wakeWriter: (() => void) | undefined;
 
   constructor(res: NodeResponse, headers: Record<string, string>) {
+    super();
     this.#res = res;
     this.#headers = headers;
     this.#flush = (res as NodeResponse & { flush?: () => void }).flush;
@@ -101,12 +98,8 @@ class NodeSink implements SseSink {
     if ('stream' in res ? res.stream.destroyed : res.destroyed || res.writableEnded) this.#onClose();
   }
 
-  get signal(): AbortSignal {
-    return this.#ended.signal;
-  }
-
   write(chunk: Uint8Array): boolean {
-    if (this.#done) return false;
+    if (this.ended) return false;
     const socket = this.#socket;
     if (socket) {
       // An empty chunk is the last one: it would end the body.
@@ -146,10 +139,7 @@ class NodeSink implements SseSink {
   }
 
   ready(): Promise<void> {
-    if (!this.#needsDrain || this.#done) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.#wakeWriter = resolve;
-    });
+    return this.waitForRoom(this.#needsDrain);
   }
 
   get pendingBytes(): number {
@@ -159,8 +149,8 @@ class NodeSink implements SseSink {
   }
 
   close(reason: SseError, onTaken?: () => void): void {
-    if (this.#done) return;
-    this.#end(reason);
+    if (this.ended) return;
+    this.end(reason);
     // What waits in a corked socket leaves now, ahead of the end of the response.
     if (this.#socket) release(this.#socket);
     if (!this.#res.writableEnded) this.#res.end();
@@ -169,25 +159,18 @@ class NodeSink implements SseSink {
 
   abort(reason: SseError): void {
     if (this.#transportClosed) return;
-    if (!this.#done) this.#end(reason);
+    this.end(reason);
     this.#res.destroy();
   }
 
   readonly #wake = (): void => {
     this.#drained = this.#needsDrain;
     this.#needsDrain = false;
-    this.#wakeWriter?.();
-    this.#wakeWriter = undefined;
+    this.wakeWriter();
   };
 
-  #end(reason: SseError): void {
-    this.#done = true;
-    this.#wake();
-    this.#ended.abort(reason);
-  }
-
   readonly #onEndedByApp = (): void => {
-    if (!this.#done) this.#end(endReason('STREAM_CLOSED'));
+    this.end(endReason('STREAM_CLOSED'));
   };
 
   // The response is done: its listeners go, and the stream ends if it has not yet.
@@ -199,6 +182,6 @@ class NodeSink implements SseSink {
     res.off('error', this.#onClose);
     this.#socket?.off('drain', this.#wake);
     res.off('prefinish', this.#onEndedByApp);
-    if (!this.#done) this.#end(endReason('CLIENT_GONE'));
+    this.end(endReason('CLIENT_GONE'));
   };
 }
