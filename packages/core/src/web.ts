@@ -197,11 +197,11 @@ export type Responder = <Events extends object = EventMap>(
  * @throws {@link SseError} for invalid options.
  */
 export function createResponder(options: CreateResponseOptions = {}): Responder {
+  const open = prepareOpening(options);
   checkHighWaterMark(options.highWaterMark);
   if (options.waitUntil !== undefined && typeof options.waitUntil !== 'function') {
     throw new SseError('INVALID_OPTION', 'waitUntil must be a function, such as ctx.waitUntil.bind(ctx).');
   }
-  const open = prepareOpening(options);
   return <Events extends object>(
     request: Request,
     handler: (stream: SseStream<Events>) => void | Promise<void>,
