@@ -37,6 +37,11 @@ export {
   refusalResponse,
 } from './limits.js';
 export { readMetrics, type SseMetrics } from './metrics.js';
+export {
+  checkStreamOptions,
+  type ResponseOptions,
+  type SseStreamOptions,
+} from './open.js';
 export { checkHistoryOptions, type HistoryLimits, isTimerDelay, MAX_TIMER_MS } from './options.js';
 export type { RetryRange } from './retry-range.js';
 export {
@@ -49,7 +54,6 @@ export {
 export type { SseSink } from './sink.js';
 export {
   type CloseOptions,
-  checkStreamOptions,
   DEFAULT_HEARTBEAT_MS,
   DEFAULT_MAX_BUFFERED_BYTES,
   DEFAULT_MAX_EVENT_BYTES,
@@ -61,14 +65,16 @@ export {
   type SendOptions,
   SseStream,
   type SseStreamInit,
-  type SseStreamOptions,
   type StreamEvent,
+  type StreamOptions,
   type UntypedSseStream,
 } from './stream.js';
 export {
   type CreateResponseOptions,
   checkResponseOptions,
+  createResponder,
   createResponse,
   createWebSink,
+  type Responder,
   type WebSink,
 } from './web.js';

@@ -1,7 +1,5 @@
 import { SseError } from './errors.js';
-import { streamHeaders } from './headers.js';
 import { checkRetryRange, type RetryRange, randomRetry } from './retry-range.js';
-import { reportError, type SseStreamOptions } from './stream.js';
 
 /** Options of {@link ConnectionLimiter}. */
 export interface ConnectionLimitOptions<Request> {
@@ -14,7 +12,9 @@ export interface ConnectionLimitOptions<Request> {
    * (which do not show it to the request); e.g. `(req) => userIdOf(req)`. One that throws
    * gets its request a 500 with an empty body, and the error goes to the stream's `onError`.
    */
-  key?: (request: Request) => string | undefined;
+  // A method, so that a limiter typed for a framework's request (Express's, a subtype of
+  // Node's) fits where Node's request is what gets passed, as it is at run time.
+  key?(request: Request): string | undefined;
   /**
    * How a request over a limit is answered, before any stream is registered:
    * - `'retry'` (default): status 200, a random `retry:` hint within `retry`, and an
@@ -35,6 +35,11 @@ export interface Refusal {
   readonly retryMs: number;
 }
 
+/** @internal A slot taken for a stream, with the function that gives it back; or why none was given. */
+export type Slot =
+  | { readonly ok: true; readonly release: () => void }
+  | { readonly ok: false; readonly refusal: Refusal };
+
 /**
  * Bounds how many event streams are open, in all and per client, so that an SSE endpoint
  * cannot be used to exhaust a server's memory or sockets. Pass one as the `limit` option of
@@ -47,7 +52,7 @@ export interface Refusal {
 export class ConnectionLimiter<Request = unknown> {
   readonly #total: number;
   readonly #perKey: number;
-  readonly #key: ((request: Request) => string | undefined) | undefined;
+  readonly #key: ConnectionLimitOptions<Request>['key'];
   readonly #refuse: 'retry' | 'status';
   readonly #retry: RetryRange;
   readonly #byKey = new Map<string, number>();
@@ -76,10 +81,10 @@ export class ConnectionLimiter<Request = unknown> {
   }
 
   /**
-   * @internal Takes a slot for `request`, keyed by `key` or the given default: a function
-   * that gives it back (call it once, when the stream ends), or the {@link Refusal}.
+   * @internal Takes a slot for `request`, keyed by `key` or the given default, with the
+   * function that gives it back (call it once, when the stream ends); or refuses it.
    */
-  acquire(request: Request, defaultKey: string | undefined): (() => void) | Refusal {
+  acquire(request: Request, defaultKey: string | undefined): Slot {
     const key = this.#key ? this.#key(request) : defaultKey;
     if (this.#open >= this.#total) return this.#refusal(503);
     const ofKey = key === undefined ? 0 : (this.#byKey.get(key) ?? 0);
@@ -87,7 +92,7 @@ export class ConnectionLimiter<Request = unknown> {
     this.#open++;
     if (key !== undefined) this.#byKey.set(key, ofKey + 1);
     let released = false;
-    return () => {
+    const release = (): void => {
       if (released) return;
       released = true;
       this.#open--;
@@ -96,11 +101,12 @@ export class ConnectionLimiter<Request = unknown> {
       if (left === 0) this.#byKey.delete(key);
       else this.#byKey.set(key, left);
     };
+    return { ok: true, release };
   }
 
-  #refusal(status: 429 | 503): Refusal {
+  #refusal(status: 429 | 503): Slot {
     const retryMs = randomRetry(this.#retry);
-    return { status: this.#refuse === 'retry' ? 200 : status, retryMs };
+    return { ok: false, refusal: { status: this.#refuse === 'retry' ? 200 : status, retryMs } };
   }
 }
 
@@ -119,37 +125,4 @@ export function refusalResponse(
     headers,
     body: refusal.status === 429 ? 'Too many streams for this client.' : 'Too many streams.',
   };
-}
-
-/**
- * @internal How a request is answered before its stream opens, the same on every runtime:
- * with the stream's headers and the limiter slot to give back when it ends, or without a stream.
- */
-export type Opening =
-  | { readonly headers: Record<string, string>; readonly release: (() => void) | undefined }
-  | { readonly status: number; readonly headers: Record<string, string>; readonly body: string };
-
-/**
- * @internal Runs the callbacks a request meets before its stream opens (`cors.origin`, the
- * limiter's `key`). One that throws gets the request a 500 with an empty body and goes to
- * `onError`: the sinks' creators are called from request handlers with no error path
- * (node:http, a bare `fetch` handler), where a throw would end the process.
- */
-export function openingOf(
-  request: unknown,
-  origin: string | undefined,
-  defaultKey: string | undefined,
-  options: SseStreamOptions,
-): Opening {
-  let headers: Record<string, string>;
-  let slot: ReturnType<ConnectionLimiter['acquire']> | undefined;
-  try {
-    headers = streamHeaders(options.headers, options.cors, origin);
-    slot = options.limit?.acquire(request as never, defaultKey);
-  } catch (error) {
-    reportError(options.onError, error, 'a callback failed before the stream opened; answered 500');
-    return { status: 500, headers: {}, body: '' };
-  }
-  if (slot && typeof slot !== 'function') return refusalResponse(slot, headers);
-  return { headers, release: slot };
 }

@@ -38,3 +38,42 @@ export interface SseSink {
    */
   readonly signal: AbortSignal;
 }
+
+/**
+ * @internal What every sink does the same way: end once, and wake a writer that waits for
+ * room. The Node socket sink extends it (one object per stream, not two); the others hold one.
+ */
+export class SinkState {
+  readonly #ended = new AbortController();
+  #waiting: (() => void) | undefined;
+  /** Read on every write: a plain field is cheaper than `signal.aborted`. */
+  ended = false;
+
+  /** The sink's {@link SseSink.signal}. */
+  get signal(): AbortSignal {
+    return this.#ended.signal;
+  }
+
+  /** {@link SseSink.ready}: at once unless `full`, or after the next {@link wakeWriter}. */
+  waitForRoom(full: boolean): Promise<void> {
+    if (!full || this.ended) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#waiting = resolve;
+    });
+  }
+
+  /** The transport has room again, or has ended. */
+  wakeWriter(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
+  }
+
+  /** Ends the sink once: wakes its writer and aborts `signal` with `reason`. Harmless when ended. */
+  end(reason: SseError): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.wakeWriter();
+    this.#ended.abort(reason);
+  }
+}

@@ -1,10 +1,8 @@
 import { endReason, SseError } from './errors.js';
 import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer } from './format.js';
-import { type CorsOptions, checkCors } from './headers.js';
 import { type HeartbeatPlan, planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
-import type { ConnectionLimiter } from './limits.js';
 import { counters } from './metrics.js';
-import { checkByteLimit, MAX_TIMER_MS } from './options.js';
+import { checkByteLimit, isTimerDelay, MAX_TIMER_MS } from './options.js';
 import type { SseSink } from './sink.js';
 import { inBurst, startBurst } from './turn.js';
 
@@ -63,8 +61,11 @@ export interface OverflowInfo {
   frameBytes: number;
 }
 
-/** Options of every event stream, whatever the runtime. */
-export interface SseStreamOptions {
+/**
+ * What an event stream does, whatever the runtime: its pace, its bounds, and where its
+ * errors go. The response that carries it has options of its own (`SseStreamOptions`).
+ */
+export interface StreamOptions {
   /**
    * Reconnection delay in ms sent to the client when the stream opens (`retry:`).
    * Default: none, so the client keeps its own (about 3 s in browsers).
@@ -117,25 +118,6 @@ export interface SseStreamOptions {
    */
   onOverflow?: OverflowPolicy | ((info: OverflowInfo) => OverflowPolicy);
   /**
-   * Extra response headers (e.g. CORS), names in any case. Default none. The event-stream
-   * headers win on conflict.
-   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#text/event-stream
-   */
-  headers?: Record<string, string>;
-  /**
-   * Lets pages on other origins read the stream (`Access-Control-Allow-Origin`, and
-   * `-Credentials` for `withCredentials`), answered per request from its `Origin`. Default:
-   * same origin only.
-   * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#dom-eventsource-withcredentials
-   */
-  cors?: CorsOptions;
-  /**
-   * A {@link ConnectionLimiter} that counts this stream: over its limits the request is
-   * answered as the limiter says (by default an SSE retry hint and an end) before any stream
-   * is registered, and the handler gets a stream that is already closed.
-   */
-  limit?: ConnectionLimiter<never>;
-  /**
    * Ends the stream after about this many ms (randomly 90 to 110%, so that streams opened
    * together do not all end together), e.g. so that long-lived clients spread over new
    * servers after a deploy. The client reconnects after its retry delay and resumes with
@@ -172,16 +154,16 @@ export function reportError(onError: ((error: unknown) => void) | undefined, err
 }
 
 /** What a sink's creator knows about the request, besides the options. */
-export interface SseStreamInit extends SseStreamOptions {
+export interface SseStreamInit extends StreamOptions {
   /** The client's last seen event id; see `readLastEventId`. */
   lastEventId?: string;
 }
 
-/** Default of {@link SseStreamOptions.heartbeat}. */
+/** Default of {@link StreamOptions.heartbeat}. */
 export const DEFAULT_HEARTBEAT_MS = 8_000;
-/** Default of {@link SseStreamOptions.maxEventBytes} and `ChannelRegistryOptions.maxDataBytes`. */
+/** Default of {@link StreamOptions.maxEventBytes} and `ChannelRegistryOptions.maxDataBytes`. */
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
-/** Default of {@link SseStreamOptions.maxBufferedBytes}. */
+/** Default of {@link StreamOptions.maxBufferedBytes}. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024;
 
 const utf8 = new TextEncoder();
@@ -190,13 +172,24 @@ const HEARTBEAT = utf8.encode(formatComment(''));
 const retryLine = (retry: number) => utf8.encode(`retry: ${retry}\n`);
 
 /**
- * Throws {@link SseError} for invalid stream options. Adapters call it when they build a
- * middleware, so that a bad option fails at start-up, and sink factories before they touch
- * the response, so that it leaves nothing behind.
+ * @internal Stream options, checked and with their defaults filled in: planned once per
+ * middleware or handler, and shared by every stream it opens.
  */
-export function checkStreamOptions(options: SseStreamOptions): void {
+export interface StreamPlan {
+  readonly heartbeat: HeartbeatPlan | undefined;
+  /** What a stream writes first: its `retry:` line, or a heartbeat, so the client's `open` fires. */
+  readonly opening: Uint8Array;
+  readonly serializer: Serializer;
+  readonly maxBufferedBytes: number;
+  readonly maxEventBytes: number;
+  readonly onOverflow: NonNullable<StreamOptions['onOverflow']>;
+  readonly maxLifetime: number | undefined;
+}
+
+/** @internal Checks stream options, throwing {@link SseError} for invalid ones, and plans streams by them. */
+export function planStream(options: StreamOptions): StreamPlan {
   const { heartbeat = DEFAULT_HEARTBEAT_MS, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES, retry } = options;
-  if (heartbeat !== false && !(typeof heartbeat === 'number' && heartbeat > 0 && heartbeat <= MAX_TIMER_MS)) {
+  if (heartbeat !== false && !isTimerDelay(heartbeat)) {
     throw new SseError(
       'INVALID_OPTION',
       `heartbeat ${String(heartbeat)} must be a number of milliseconds from 1 to 2^31-1 (timers overflow past it), or false.`,
@@ -209,7 +202,6 @@ export function checkStreamOptions(options: SseStreamOptions): void {
     );
   }
   checkByteLimit('maxEventBytes', options.maxEventBytes);
-  checkCors(options.cors);
   const { maxLifetime } = options;
   if (
     maxLifetime !== undefined &&
@@ -218,6 +210,16 @@ export function checkStreamOptions(options: SseStreamOptions): void {
     throw new SseError('INVALID_OPTION', `maxLifetime ${String(maxLifetime)} must be whole ms from 1 to 2^31-1.`);
   }
   if (retry !== undefined) checkRetry(retry);
+  return {
+    heartbeat: planHeartbeat(heartbeat),
+    // Shared bytes for the usual opening: nothing per stream is kept for it.
+    opening: retry === undefined ? HEARTBEAT : retryLine(retry),
+    serializer: options.serializer ?? jsonSerializer,
+    maxBufferedBytes,
+    maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES,
+    onOverflow: options.onOverflow ?? 'close',
+    maxLifetime,
+  };
 }
 
 /**
@@ -238,8 +240,8 @@ export class SseStream<Events extends object = EventMap> {
   readonly #serializer: Serializer;
   readonly #maxBufferedBytes: number;
   readonly #maxEventBytes: number;
-  readonly #onOverflow: NonNullable<SseStreamOptions['onOverflow']>;
-  readonly #onError: SseStreamOptions['onError'];
+  readonly #onOverflow: NonNullable<StreamOptions['onOverflow']>;
+  readonly #onError: StreamOptions['onError'];
   // Read on every write: a plain field, since reading `signal.aborted` costs a brand check.
   #closed = false;
   #queue: Uint8Array[] = [];
@@ -259,21 +261,18 @@ export class SseStream<Events extends object = EventMap> {
   /**
    * @param sink - where the bytes go.
    * @param init - options, and the client's last event id.
+   * @param plan - @internal `init`'s stream options as already planned, by a middleware that
+   *   checked them when it was built.
    * @throws {@link SseError} `INVALID_RETRY` / `INVALID_OPTION` for invalid options; the sink
    * is not written to then.
    */
-  constructor(sink: SseSink, init: SseStreamInit = {}) {
-    checkStreamOptions(init);
-    const heartbeat = planHeartbeat(init.heartbeat ?? DEFAULT_HEARTBEAT_MS);
-    // Shared bytes for the usual opening: nothing per stream is kept for it.
-    const opening = init.retry === undefined ? HEARTBEAT : retryLine(init.retry);
-
+  constructor(sink: SseSink, init: SseStreamInit = {}, plan: StreamPlan = planStream(init)) {
     this.lastEventId = init.lastEventId;
     this.#sink = sink;
-    this.#serializer = init.serializer ?? jsonSerializer;
-    this.#maxBufferedBytes = init.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
-    this.#maxEventBytes = init.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
-    this.#onOverflow = init.onOverflow ?? 'close';
+    this.#serializer = plan.serializer;
+    this.#maxBufferedBytes = plan.maxBufferedBytes;
+    this.#maxEventBytes = plan.maxEventBytes;
+    this.#onOverflow = plan.onOverflow;
     this.#onError = init.onError;
 
     if (sink.signal.aborted) {
@@ -284,8 +283,9 @@ export class SseStream<Events extends object = EventMap> {
     counters.openStreams++;
     counters.streamsOpened++;
     // The first write also sends the response head, so the client's `open` fires now.
-    this.#write(opening);
-    if (init.maxLifetime !== undefined && !this.#closed) this.#endAfter(init.maxLifetime);
+    this.#write(plan.opening);
+    if (plan.maxLifetime !== undefined && !this.#closed) this.#endAfter(plan.maxLifetime);
+    const { heartbeat } = plan;
     if (heartbeat && !this.#closed) {
       this.#checkInterval = heartbeat.checkEvery;
       this.#cutOffAfterChecks = heartbeat.cutOffAfterChecks;

@@ -1,19 +1,11 @@
 import { endReason, SseError } from './errors.js';
-import { readLastEventId } from './last-event-id.js';
-import { openingOf } from './limits.js';
+import { prepareOpening, type SseStreamOptions } from './open.js';
 import { READ_REQUEST_SIGNAL } from './runtime.js';
-import type { SseSink } from './sink.js';
-import {
-  checkStreamOptions,
-  type EventMap,
-  endedStream,
-  reportError,
-  SseStream,
-  type SseStreamOptions,
-} from './stream.js';
+import { SinkState, type SseSink } from './sink.js';
+import { type EventMap, reportError, type SseStream, type UntypedSseStream } from './stream.js';
 
 /** Options of {@link createResponse}. */
-export interface CreateResponseOptions extends SseStreamOptions {
+export interface CreateResponseOptions extends SseStreamOptions<Request> {
   /**
    * Bytes the response body queues before the stream counts the client as slow and starts
    * its own bounded buffer. Default 16 384, like Node's sockets.
@@ -45,9 +37,8 @@ export interface WebSink extends SseSink {
  */
 export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 1024): WebSink {
   checkHighWaterMark(highWaterMark);
-  const ended = new AbortController();
+  const state = new SinkState();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let wakeWriter: (() => void) | undefined;
   /** The body is closed, errored or cancelled: nothing more goes through it. */
   let bodyDone = false;
   /** Set by `close`: the body closes once its queue is read, and then this is called. */
@@ -73,12 +64,10 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
   };
   const finish = (reason: SseError): void => {
     requestSignal?.removeEventListener('abort', onRequestAbort);
-    wakeWriter?.();
-    wakeWriter = undefined;
-    ended.abort(reason);
+    state.end(reason);
   };
   const onRequestAbort = (): void => {
-    if (ended.signal.aborted) return;
+    if (state.ended) return;
     closeBody();
     finish(endReason('CLIENT_GONE', requestSignal?.reason));
   };
@@ -89,13 +78,12 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
         controller = c;
       },
       pull() {
-        wakeWriter?.();
-        wakeWriter = undefined;
+        state.wakeWriter();
         if (closing && queued() === 0) closeBody();
       },
       cancel(reason) {
         bodyEnded();
-        if (!ended.signal.aborted) finish(endReason('CLIENT_GONE', reason));
+        finish(endReason('CLIENT_GONE', reason));
       },
     },
     { highWaterMark, size: (chunk) => chunk.byteLength },
@@ -105,23 +93,18 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
 
   return {
     body,
-    signal: ended.signal,
+    signal: state.signal,
     write(chunk) {
-      if (ended.signal.aborted) return false;
+      if (state.ended) return false;
       controller.enqueue(chunk);
       return (controller.desiredSize ?? 0) > 0;
     },
-    ready() {
-      if (ended.signal.aborted || (controller.desiredSize ?? 0) > 0) return Promise.resolve();
-      return new Promise<void>((resolve) => {
-        wakeWriter = resolve;
-      });
-    },
+    ready: () => state.waitForRoom((controller.desiredSize ?? 0) <= 0),
     get pendingBytes() {
       return queued();
     },
     close(reason, onTaken) {
-      if (ended.signal.aborted) return;
+      if (state.ended) return;
       closing = onTaken ?? (() => {});
       try {
         if (queued() === 0) closeBody();
@@ -135,7 +118,7 @@ export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 
         controller.error(reason);
         bodyEnded();
       }
-      if (!ended.signal.aborted) finish(reason);
+      finish(reason);
     },
   };
 }
@@ -150,15 +133,11 @@ function checkHighWaterMark(highWaterMark: number | undefined): void {
 }
 
 /**
- * Throws {@link SseError} for invalid {@link createResponse} options; adapters call it when
- * they build a handler, so that a bad option fails at start-up rather than on each request.
+ * Throws {@link SseError} for invalid {@link createResponse} options. {@link createResponder}
+ * checks its options itself, once; this is for failing earlier, at start-up.
  */
 export function checkResponseOptions(options: CreateResponseOptions): void {
-  checkStreamOptions(options);
-  checkHighWaterMark(options.highWaterMark);
-  if (options.waitUntil !== undefined && typeof options.waitUntil !== 'function') {
-    throw new SseError('INVALID_OPTION', 'waitUntil must be a function, such as ctx.waitUntil.bind(ctx).');
-  }
+  createResponder(options);
 }
 
 /**
@@ -166,17 +145,18 @@ export function checkResponseOptions(options: CreateResponseOptions): void {
  * `@ssekit/core/node` listens, so that `shutdown(server)` reaches the streams that a Node
  * adapter (such as `@hono/node-server`) serves through `createResponse`.
  */
-export const webStreams: { opened?: (request: Request, stream: SseStream) => void } = {};
+export const webStreams: { opened?: (request: Request, stream: UntypedSseStream) => void } = {};
 
 /** Runs the handler with the stream: a failure closes the stream and goes to `onError`. */
 function runHandler<Events extends object>(
   stream: SseStream<Events>,
   handler: (stream: SseStream<Events>) => void | Promise<void>,
-  options: CreateResponseOptions,
+  onError: CreateResponseOptions['onError'],
+  waitUntil: CreateResponseOptions['waitUntil'],
 ): void {
   const fail = (error: unknown): void => {
     stream.close();
-    reportError(options.onError, error, 'event-stream handler failed');
+    reportError(onError, error, 'event-stream handler failed');
   };
   let settled: Promise<void> | undefined;
   try {
@@ -185,11 +165,58 @@ function runHandler<Events extends object>(
     fail(error);
   }
   try {
-    if (settled) options.waitUntil?.(settled);
+    if (settled) waitUntil?.(settled);
   } catch (error) {
     // The handler runs on; only keeping it alive after a disconnect failed.
-    reportError(options.onError, error, 'waitUntil failed');
+    reportError(onError, error, 'waitUntil failed');
   }
+}
+
+/**
+ * What {@link createResponder} returns: {@link createResponse} with its options already
+ * checked. `waitUntil` replaces the option's for this request (default: the option).
+ */
+export type Responder = <Events extends object = EventMap>(
+  request: Request,
+  handler: (stream: SseStream<Events>) => void | Promise<void>,
+  waitUntil?: (promise: Promise<unknown>) => void,
+) => Response;
+
+/**
+ * Checks `options` once and returns a function that answers each request as
+ * {@link createResponse} does: for adapters, whose bad options then fail at start-up.
+ *
+ * @example
+ * const respond = createResponder({ retry: 2000 });
+ * export default { fetch: (request: Request) => respond(request, (stream) => stream.send('hi')) };
+ * @throws {@link SseError} for invalid options.
+ */
+export function createResponder(options: CreateResponseOptions = {}): Responder {
+  const open = prepareOpening(options);
+  checkHighWaterMark(options.highWaterMark);
+  if (options.waitUntil !== undefined && typeof options.waitUntil !== 'function') {
+    throw new SseError('INVALID_OPTION', 'waitUntil must be a function, such as ctx.waitUntil.bind(ctx).');
+  }
+  return <Events extends object>(
+    request: Request,
+    handler: (stream: SseStream<Events>) => void | Promise<void>,
+    waitUntil = options.waitUntil,
+  ) => {
+    const opening = open<Events, WebSink>(
+      {
+        request,
+        method: request.method,
+        url: request.url,
+        origin: request.headers.get('origin') ?? undefined,
+        lastEventId: request.headers.get('last-event-id'),
+        track: (stream) => webStreams.opened?.(request, stream),
+      },
+      () => createWebSink(READ_REQUEST_SIGNAL ? request.signal : undefined, options.highWaterMark),
+    );
+    runHandler(opening.stream, handler, options.onError, waitUntil);
+    if (!opening.ok) return new Response(opening.body, { status: opening.status, headers: opening.headers });
+    return new Response(opening.sink.body, { status: 200, headers: opening.headers });
+  };
 }
 
 /**
@@ -221,19 +248,5 @@ export function createResponse<Events extends object = EventMap>(
   handler: (stream: SseStream<Events>) => void | Promise<void>,
   options: CreateResponseOptions = {},
 ): Response {
-  checkResponseOptions(options);
-  const opening = openingOf(request, request.headers.get('origin') ?? undefined, undefined, options);
-  if ('status' in opening) {
-    runHandler(endedStream<Events>(), handler, options);
-    return new Response(opening.body, { status: opening.status, headers: opening.headers });
-  }
-  const sink = createWebSink(READ_REQUEST_SIGNAL ? request.signal : undefined, options.highWaterMark);
-  const lastEventId = readLastEventId(request.headers.get('last-event-id'), request.url);
-  const stream = new SseStream<Events>(sink, { ...options, lastEventId });
-  // A HEAD response has no body: the handler sees a stream that has already ended.
-  if (request.method === 'HEAD') stream.close();
-  else webStreams.opened?.(request, stream as unknown as SseStream);
-  if (opening.release) stream.onClose(opening.release);
-  runHandler(stream, handler, options);
-  return new Response(sink.body, { status: 200, headers: opening.headers });
+  return createResponder(options)<Events>(request, handler);
 }

@@ -8,13 +8,12 @@ import {
   type ChannelAdmission,
   type ChannelRegistry,
   type ChannelRouteOptions as CoreChannelRouteOptions,
-  checkStreamOptions,
   createChannelRoute,
   type SseStream,
   type SseStreamOptions,
   type UntypedSseStream,
 } from '@ssekit/core';
-import { createStream } from '@ssekit/core/node';
+import { createStreamOpener } from '@ssekit/core/node';
 
 export type { SseStream, SseStreamOptions } from '@ssekit/core';
 
@@ -80,10 +79,10 @@ export function sseErrors(
  * });
  * @throws {@link @ssekit/core!SseError} for invalid options, when the middleware is created.
  */
-export function sse(options: SseStreamOptions = {}): SseMiddleware {
-  checkStreamOptions(options);
+export function sse(options: SseStreamOptions<IncomingMessage> = {}): SseMiddleware {
+  const open = createStreamOpener(options);
   return (req, res, next) => {
-    (res as ServerResponse & { sse: SseStream }).sse = createStream(req, res, options);
+    (res as ServerResponse & { sse: SseStream }).sse = open(req, res);
     next();
   };
 }
@@ -97,7 +96,9 @@ export type ChannelRequest = IncomingMessage & { params: Record<string, string>;
  *
  * @see {@link @ssekit/core!ChannelRouteOptions} for `filter` and `authorize`.
  */
-export interface ChannelRouteOptions extends SseStreamOptions, CoreChannelRouteOptions<ChannelRequest> {}
+export interface ChannelRouteOptions
+  extends SseStreamOptions<IncomingMessage>,
+    CoreChannelRouteOptions<ChannelRequest> {}
 
 /**
  * A route handler that opens an event stream and subscribes it to a channel of `registry`,
@@ -119,14 +120,14 @@ export function channel(
   options: ChannelRouteOptions = {},
 ): SseMiddleware {
   const { filter, authorize, ...streamOptions } = options;
-  checkStreamOptions(streamOptions);
+  const open = createStreamOpener(streamOptions);
   const route = createChannelRoute(registry, name, { filter, authorize });
   return (req, res, next) => {
     const answer = (admission: ChannelAdmission): void => {
       if ('status' in admission) {
         res.statusCode = admission.status;
         res.end();
-      } else admission.subscribe(createStream(req, res, streamOptions));
+      } else admission.subscribe(open(req, res));
     };
     const admission = route(req as ChannelRequest);
     // What `answer` throws goes to Express too: a rejection left unhandled ends the process.

@@ -7,9 +7,8 @@ import {
   type ChannelRegistry,
   type ChannelRouteOptions as CoreChannelRouteOptions,
   type CreateResponseOptions,
-  checkResponseOptions,
   createChannelRoute,
-  createResponse,
+  createResponder,
   type EventMap,
   type SseStream,
 } from '@ssekit/core';
@@ -49,15 +48,8 @@ export function sse<E extends Env = Env, P extends string = string, Events exten
   handler: SseHandler<E, P, Events>,
   options: CreateResponseOptions = {},
 ): Handler<E, P> {
-  checkResponseOptions(options);
-  return (c) => {
-    const waitUntil = options.waitUntil ? undefined : waitUntilOf(c);
-    return createResponse<Events>(
-      c.req.raw,
-      (stream) => handler(stream, c),
-      waitUntil ? { ...options, waitUntil } : options,
-    );
-  };
+  const respond = createResponder(options);
+  return (c) => respond<Events>(c.req.raw, (stream) => handler(stream, c), options.waitUntil ?? waitUntilOf(c));
 }
 
 /**
@@ -99,11 +91,11 @@ export function channel<E extends Env = Env, P extends string = string>(
   options: ChannelRouteOptions<E, P> = {},
 ): Handler<E, P> {
   const { filter, authorize, ...responseOptions } = options;
-  checkResponseOptions(responseOptions);
+  const respond = createResponder(responseOptions);
   const route = createChannelRoute(registry, name, { filter, authorize });
   return async (c) => {
     const admission = await route(c);
     if ('status' in admission) return c.body(null, admission.status);
-    return createResponse(c.req.raw, (stream) => void admission.subscribe(stream), responseOptions);
+    return respond(c.req.raw, (stream) => void admission.subscribe(stream));
   };
 }

@@ -3,16 +3,16 @@
  *
  * @module @ssekit/koa
  */
+import type { IncomingMessage } from 'node:http';
 import {
   type ChannelRegistry,
   type ChannelRouteOptions as CoreChannelRouteOptions,
-  checkStreamOptions,
   createChannelRoute,
   type SseStream,
   type SseStreamOptions,
   type UntypedSseStream,
 } from '@ssekit/core';
-import { createStreamBody } from '@ssekit/core/node';
+import { createBodyOpener } from '@ssekit/core/node';
 import type { Context, Middleware } from 'koa';
 
 export type { SseStream, SseStreamOptions } from '@ssekit/core';
@@ -55,10 +55,10 @@ declare module 'koa' {
  * });
  * @throws {@link @ssekit/core!SseError} for invalid options, when the middleware is created.
  */
-export function sse(options: SseStreamOptions = {}): Middleware {
-  checkStreamOptions(options);
+export function sse(options: SseStreamOptions<IncomingMessage> = {}): Middleware {
+  const open = createBodyOpener(options);
   return async (ctx, next) => {
-    ctx.sse = respondWithStream(ctx, options);
+    ctx.sse = respondWithStream(ctx, open, options.onError);
     await next();
   };
 }
@@ -69,7 +69,7 @@ export function sse(options: SseStreamOptions = {}): Middleware {
  *
  * @see {@link @ssekit/core!ChannelRouteOptions} for `filter` and `authorize`.
  */
-export interface ChannelRouteOptions extends SseStreamOptions, CoreChannelRouteOptions<Context> {}
+export interface ChannelRouteOptions extends SseStreamOptions<IncomingMessage>, CoreChannelRouteOptions<Context> {}
 
 /**
  * Middleware that opens an event stream and subscribes it to a channel of `registry`,
@@ -86,7 +86,7 @@ export function channel(
   options: ChannelRouteOptions = {},
 ): Middleware {
   const { filter, authorize, ...streamOptions } = options;
-  checkStreamOptions(streamOptions);
+  const open = createBodyOpener(streamOptions);
   const route = createChannelRoute(registry, name, { filter, authorize });
   return async (ctx) => {
     const admission = await route(ctx);
@@ -95,15 +95,18 @@ export function channel(
       // (The explicit null first: set after a status, it would turn the status into 204.)
       ctx.body = null;
       ctx.status = admission.status;
-    } else admission.subscribe(respondWithStream(ctx, streamOptions));
+    } else admission.subscribe(respondWithStream(ctx, open, options.onError));
   };
 }
 
 // Koa stays in charge: status, headers and a streaming body, sent when the chain returns.
 // What a callback throws is the app's error, told where Koa tells its errors.
-function respondWithStream(ctx: Context, options: SseStreamOptions): SseStream {
-  const onError = options.onError ?? ((error: unknown) => ctx.app.emit('error', error, ctx));
-  const { stream, body, headers, status } = createStreamBody(ctx.req, ctx.res, { ...options, onError });
+function respondWithStream(
+  ctx: Context,
+  open: ReturnType<typeof createBodyOpener>,
+  onError: (error: unknown) => void = (error) => ctx.app.emit('error', error, ctx),
+): SseStream {
+  const { stream, body, headers, status } = open(ctx.req, ctx.res, onError);
   ctx.status = status;
   ctx.set(headers);
   ctx.body = body;

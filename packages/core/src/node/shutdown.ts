@@ -5,7 +5,7 @@ import { SseError } from '../errors.js';
 import { checkRetryRange, type RetryRange, randomRetry } from '../retry-range.js';
 import type { SseStream } from '../stream.js';
 import { webStreams } from '../web.js';
-import type { NodeRequest, NodeResponse } from './index.js';
+import type { NodeRequest, NodeResponse } from './types.js';
 import { whenFinished } from './when-finished.js';
 
 /** A `node:http`, `node:https` or `node:http2` server. */

@@ -1,4 +1,4 @@
-import type { NodeResponse } from './index.js';
+import type { NodeResponse } from './types.js';
 
 /** Calls `done` once `res` has handed its last bytes to the kernel, or has been destroyed. */
 export function whenFinished(res: NodeResponse, done: () => void): void {
