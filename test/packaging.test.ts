@@ -162,6 +162,9 @@ it.each(packages)(
     mkdirSync(unpacked, { recursive: true });
     run('tar', ['-xzf', tarball, '-C', unpacked, '--strip-components=1']);
 
+    // npm shows no licence text for a package without one; the copy must be the root's.
+    expect(readFileSync(join(unpacked, 'LICENSE'), 'utf8')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
+
     const lint = await publint({ pack: { tarball: new Uint8Array(readFileSync(tarball)).buffer }, strict: true });
     expect(lint.messages.map((message) => formatMessage(message, lint.pkg))).toEqual([]);
 
