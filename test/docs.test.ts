@@ -1,6 +1,6 @@
 // The docs are read and pasted more than any other code we ship: every ```ts block in docs/
-// must type-check against the packages as they are, and every relative link must lead to a
-// file (and heading) that exists.
+// and in the package READMEs must type-check against the packages as they are, and every
+// relative link must lead to a file (and heading) that exists.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -18,9 +18,14 @@ function markdownFiles(dir: string): string[] {
 }
 
 const docs = markdownFiles(join(root, 'docs'));
+// What npm shows on each package's page; its examples are pasted as often as the docs'.
+const packageReadmes = readdirSync(join(root, 'packages'))
+  .map((name) => join(root, 'packages', name, 'README.md'))
+  .filter(existsSync);
 const linked = [
   join(root, 'README.md'),
   ...docs,
+  ...packageReadmes,
   join(root, 'examples/README.md'),
   ...readdirSync(join(root, 'examples'), { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
@@ -82,7 +87,7 @@ describe('docs', () => {
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
     const origins = new Map<string, string>();
-    for (const file of docs) {
+    for (const file of [...docs, ...packageReadmes]) {
       const text = readFileSync(file, 'utf8');
       for (const match of text.matchAll(/^```ts\n([\s\S]*?)^```/gm)) {
         const line = text.slice(0, match.index).split('\n').length + 1;

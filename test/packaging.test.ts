@@ -132,22 +132,28 @@ function duplicateClasses(dir: string): string[] {
 
 function typeErrors(name: string, source: string): string[] {
   const base = join(tmp, name.replace(/\W/g, '-'));
-  const files = [`${base}.mts`, `${base}.cts`];
-  for (const file of files) writeFileSync(file, source);
-  const { options } = ts.convertCompilerOptionsFromJson(
-    // Like a user's strict NodeNext project; skipLibCheck off so the shipped .d.ts are checked too.
-    { module: 'nodenext', strict: true, noEmit: true, lib: ['es2022', 'dom'], types: ['node'], skipLibCheck: false },
-    tmp,
-  );
-  // @types/node lives in the repo, not next to the temp files.
-  options.typeRoots = [join(root, 'node_modules/@types')];
-  // One program per module kind, as in a user's project: a program holding both would see
-  // the ESM and the CJS declarations of the same global augmentation (res.sse) collide.
-  return files.flatMap((file) =>
-    ts
-      .getPreEmitDiagnostics(ts.createProgram([file], options))
-      .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`),
-  );
+  // `.ts` is CommonJS here, as in a fresh `npm init -y` project (npm 11 writes "type": "commonjs").
+  writeFileSync(join(tmp, 'package.json'), JSON.stringify({ type: 'commonjs' }));
+  const [esm, cjs, mixed] = [`${base}.mts`, `${base}.cts`, `${base}-mixed.ts`];
+  for (const file of [esm, cjs, mixed]) writeFileSync(file, source);
+  const diagnostics = (files: string[], compilerOptions: object) => {
+    // Like a user's strict project; skipLibCheck off so the shipped .d.ts are checked too.
+    const json = { strict: true, noEmit: true, lib: ['es2022', 'dom'], types: ['node'], skipLibCheck: false };
+    const { options } = ts.convertCompilerOptionsFromJson({ ...json, ...compilerOptions }, tmp);
+    // @types/node lives in the repo, not next to the temp files.
+    options.typeRoots = [join(root, 'node_modules/@types')];
+    return ts
+      .getPreEmitDiagnostics(ts.createProgram(files, options))
+      .map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+  };
+  // An ESM project, a CommonJS one, and one with files of both kinds: the last loads the ESM
+  // and the CJS declarations together, so a global augmentation (res.sse) declared by both
+  // must name one type.
+  return [
+    ...diagnostics([esm], { module: 'nodenext' }),
+    ...diagnostics([cjs], { module: 'nodenext' }),
+    ...diagnostics([mixed, esm], { module: 'node16', moduleResolution: 'node16' }),
+  ];
 }
 
 it.each(packages)(
@@ -161,6 +167,9 @@ it.each(packages)(
     const unpacked = join(tmp, 'node_modules', name);
     mkdirSync(unpacked, { recursive: true });
     run('tar', ['-xzf', tarball, '-C', unpacked, '--strip-components=1']);
+
+    // npm shows no licence text for a package without one; the copy must be the root's.
+    expect(readFileSync(join(unpacked, 'LICENSE'), 'utf8')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
 
     const lint = await publint({ pack: { tarball: new Uint8Array(readFileSync(tarball)).buffer }, strict: true });
     expect(lint.messages.map((message) => formatMessage(message, lint.pkg))).toEqual([]);
