@@ -52,7 +52,9 @@ describe('architecture', () => {
 
   it('names in ARCHITECTURE.md only files and folders that exist', () => {
     const text = readFileSync(path.join(root, 'ARCHITECTURE.md'), 'utf8');
-    const named = [...text.matchAll(/`((?:packages|test|bench|examples|docs|scripts)\/[^`*\s]+)`/g)].map((m) => m[1] as string);
+    const named = [...text.matchAll(/`((?:packages|test|bench|examples|docs|scripts)\/[^`*\s]+)`/g)].map(
+      (m) => m[1] as string,
+    );
     expect(named.length).toBeGreaterThan(10);
     expect(named.filter((file) => !existsSync(path.join(root, file)))).toEqual([]);
   });
