@@ -1,0 +1,144 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ChannelRegistry } from '@ssekit/core';
+import { createStream } from '@ssekit/core/node';
+import { channel, sse as expressSse } from '@ssekit/express';
+import { sse as honoSse } from '@ssekit/hono';
+import { sse as koaSse } from '@ssekit/koa';
+import express from 'express';
+import { Hono } from 'hono';
+import Koa from 'koa';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openEvents } from './index.js';
+
+type Events = { tick: { n: number } };
+
+const expressApp = () => {
+  const app = express();
+  app.get('/events', expressSse(), (_req, res) => {
+    for (const n of [1, 2, 3]) res.sse.send({ n }, { event: 'tick', id: String(n) });
+  });
+  return app;
+};
+
+const servers: http.Server[] = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) server.close();
+});
+
+describe('openEvents reads each kind of source', () => {
+  it('an Express app through supertest', async () => {
+    const events = await openEvents<Events>(request(expressApp()).get('/events'), { json: true });
+    expect(events.status).toBe(200);
+    expect(events.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(await events.next()).toEqual({ event: 'tick', data: { n: 1 }, id: '1', retry: undefined });
+    expect((await events.take(2)).map((event) => event.data.n)).toEqual([2, 3]);
+    expect(events.lastEventId).toBe('3');
+    events.close();
+    expect(await events.waitForEnd()).toBe(true);
+  });
+
+  it('a Koa app through supertest', async () => {
+    const app = new Koa();
+    app.use(koaSse({ retry: 1500 }));
+    app.use((ctx) => {
+      ctx.sse.send('hello');
+      ctx.sse.close();
+    });
+    const events = await openEvents(request(app.callback()).get('/events'));
+    expect(await events.collect({ ms: 1000 })).toEqual([
+      { event: 'message', data: 'hello', id: undefined, retry: 1500 },
+    ]);
+    expect(events.ended).toBe(true);
+  });
+
+  it('a Hono app, at a path', async () => {
+    const app = new Hono().get(
+      '/events',
+      honoSse((stream) => {
+        stream.send({ n: 1 }, { event: 'tick' });
+        stream.send({ n: 2 }, { event: 'tock' });
+      }),
+    );
+    const events = await openEvents(app, { path: '/events', json: true });
+    expect(await events.until((event) => event.event === 'tock')).toMatchObject({ data: { n: 2 } });
+  });
+
+  it('a Response', async () => {
+    const response = new Response('event: a\ndata: 1\n\n: ping\n\n', {
+      headers: { 'content-type': 'text/event-stream' },
+    });
+    const events = await openEvents(response);
+    expect(await events.next()).toMatchObject({ event: 'a', data: '1' });
+    expect(await events.waitForEnd()).toBe(true);
+    expect(events.comments).toEqual(['ping']);
+    await expect(events.reconnect()).rejects.toThrow(/needs a source it can request again/);
+  });
+
+  it('the URL of a node:http server, with headers sent', async () => {
+    const server = http.createServer((req, res) => {
+      const stream = createStream(req, res, { heartbeat: false });
+      stream.send(req.headers['x-user'] ?? 'nobody');
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await using events = await openEvents(`http://127.0.0.1:${port}/`, { headers: { 'x-user': 'ada' } });
+    expect((await events.next()).data).toBe('ada');
+  });
+});
+
+describe('timeouts', () => {
+  it('fail with what was received and what was awaited', async () => {
+    const events = await openEvents(request(expressApp()).get('/events'), { timeout: 200 });
+    await expect(events.take(5)).rejects.toThrow(
+      [
+        'Timed out after 200 ms waiting for 5 event(s). Received 3 event(s):',
+        '  {"event":"tick","data":"{\\"n\\":1}","id":"1"}',
+        '  {"event":"tick","data":"{\\"n\\":2}","id":"2"}',
+        '  {"event":"tick","data":"{\\"n\\":3}","id":"3"}',
+      ].join('\n'),
+    );
+  });
+
+  it('fail when the stream ends first', async () => {
+    const events = await openEvents(new Response('data: x\n\n'));
+    await expect(events.take(2)).rejects.toThrow('The stream ended while waiting for 2 event(s). Received 1 event(s):');
+  });
+});
+
+describe('reconnect', () => {
+  const channelApp = () => {
+    const registry = new ChannelRegistry();
+    const app = express();
+    app.get('/room', channel(registry, 'room', { heartbeat: false }));
+    return { app, room: registry.channel('room') };
+  };
+
+  it('resumes after the last event with Last-Event-ID', async () => {
+    const { app, room } = channelApp();
+    const first = await openEvents(request(app).get('/room'));
+    await room.publish('a');
+    await room.publish('b');
+    await first.take(2);
+    const second = await first.reconnect();
+    expect(first.ended).toBe(true);
+    await room.publish('c');
+    expect((await second.next()).data).toBe('c');
+    // From the first event: the channel replays what came after it.
+    const replay = await openEvents(request(app).get('/room'), { lastEventId: (await first.received[0])?.id });
+    expect((await replay.take(2)).map((event) => event.data)).toEqual(['b', 'c']);
+  });
+
+  it('sends the id as the lastEventId query parameter on request', async () => {
+    const { app, room } = channelApp();
+    const first = await openEvents(request(app).get('/room'));
+    await room.publish('a');
+    await first.next();
+    await room.publish('b');
+    first.close();
+    const second = await first.reconnect({ via: 'query' });
+    expect((await second.next()).data).toBe('b');
+  });
+});
