@@ -228,8 +228,10 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
   readonly status: number;
   /** The response's headers. */
   readonly headers: Headers;
-  /** Every event received, including those already read. */
+  /** Every event received, read or not yet. */
   readonly received: Event[] = [];
+  /** The events that reads have handed out (or consumed while looking for a match), in order. */
+  readonly read: Event[] = [];
   /** The comments received (heartbeats are comments), without the leading `:` and space. */
   readonly comments: string[] = [];
   /** The last event id the stream set, as a browser would send it on reconnect; `undefined` before any. */
@@ -303,7 +305,10 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
     for (;;) {
       if (this.#error) throw this.#error;
       const event = this.#queue.shift();
-      if (event) return event;
+      if (event) {
+        this.read.push(event);
+        return event;
+      }
       if (this.#ended) return 'ended';
       const left = deadline - Date.now();
       if (left <= 0) return 'timeout';
