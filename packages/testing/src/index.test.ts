@@ -127,8 +127,30 @@ describe('reconnect', () => {
     await room.publish('c');
     expect((await second.next()).data).toBe('c');
     // From the first event: the channel replays what came after it.
-    const replay = await openEvents(request(app).get('/room'), { lastEventId: (await first.received[0])?.id });
+    const replay = await openEvents(request(app).get('/room'), { lastEventId: first.received[0]?.id });
     expect((await replay.take(2)).map((event) => event.data)).toEqual(['b', 'c']);
+  });
+
+  it('sends the headers set on the supertest request again, to an authorized, filtered channel', async () => {
+    const registry = new ChannelRegistry();
+    const app = express();
+    app.get(
+      '/alerts',
+      channel(registry, 'alerts', {
+        heartbeat: false,
+        authorize: (req) => (req.headers.authorization ? true : 401),
+        filter: (message, req) => message.event === req.headers.authorization,
+      }),
+    );
+    const alerts = registry.channel('alerts');
+    expect((await openEvents(request(app).get('/alerts'))).status).toBe(401);
+    const ada = await openEvents(request(app).get('/alerts').set('Authorization', 'ada'));
+    await alerts.publish('for bob', { event: 'bob' });
+    await alerts.publish('for ada', { event: 'ada' });
+    expect((await ada.next()).data).toBe('for ada');
+    const again = await ada.reconnect();
+    await alerts.publish('again', { event: 'ada' });
+    expect((await again.next()).data).toBe('again');
   });
 
   it('sends the id as the lastEventId query parameter on request', async () => {
