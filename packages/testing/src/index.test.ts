@@ -6,16 +6,18 @@ import { channel, sse as expressSse } from '@ssekit/express';
 import { sse as honoSse } from '@ssekit/hono';
 import { sse as koaSse } from '@ssekit/koa';
 import express from 'express';
+import express4 from 'express4';
 import { Hono } from 'hono';
 import Koa from 'koa';
+import koa2 from 'koa2';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openEvents } from './index.js';
 
 type Events = { tick: { n: number } };
 
-const expressApp = () => {
-  const app = express();
+const expressApp = (Express = express) => {
+  const app = Express();
   app.get('/events', expressSse(), (_req, res) => {
     for (const n of [1, 2, 3]) res.sse.send({ n }, { event: 'tick', id: String(n) });
   });
@@ -28,8 +30,18 @@ afterEach(() => {
 });
 
 describe('openEvents reads each kind of source', () => {
-  it('an Express app through supertest', async () => {
-    const events = await openEvents<Events>(request(expressApp()).get('/events'), { json: true });
+  // The lowest and highest majors supported.
+  const expresses = [
+    ['Express 4', express4 as unknown as typeof express],
+    ['Express 5', express],
+  ] as const;
+  const koas = [
+    ['Koa 2', koa2 as unknown as typeof Koa],
+    ['Koa 3', Koa],
+  ] as const;
+
+  it.each(expresses)('an %s app through supertest', async (_name, Express) => {
+    const events = await openEvents<Events>(request(expressApp(Express)).get('/events'), { json: true });
     expect(events.status).toBe(200);
     expect(events.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     expect(await events.next()).toEqual({ event: 'tick', data: { n: 1 }, id: '1', retry: undefined });
@@ -39,8 +51,8 @@ describe('openEvents reads each kind of source', () => {
     expect(await events.waitForEnd()).toBe(true);
   });
 
-  it('a Koa app through supertest', async () => {
-    const app = new Koa();
+  it.each(koas)('a %s app through supertest', async (_name, KoaApp) => {
+    const app = new KoaApp();
     app.use(koaSse({ retry: 1500 }));
     app.use((ctx) => {
       ctx.sse.send('hello');
