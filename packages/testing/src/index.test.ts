@@ -11,7 +11,7 @@ import { Hono } from 'hono';
 import Koa from 'koa';
 import koa2 from 'koa2';
 import request from 'supertest';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openEvents } from './index.js';
 
 type Events = { tick: { n: number } };
@@ -77,6 +77,18 @@ describe('openEvents reads each kind of source', () => {
     expect(await events.until((event) => event.event === 'tock')).toMatchObject({ data: { n: 2 } });
   });
 
+  it("a Hono app's app.request(), read once", async () => {
+    const app = new Hono().get(
+      '/events',
+      honoSse((stream) => {
+        for (const n of [1, 2, 3]) stream.send(String(n));
+      }),
+    );
+    const events = await openEvents(app.request('/events'));
+    expect((await events.collect({ count: 2 })).map((event) => event.data)).toEqual(['1', '2']);
+    expect(await events.collect({ until: (event) => event.data === '3' })).toMatchObject([{ data: '3' }]);
+  });
+
   it('a Response', async () => {
     const response = new Response('event: a\ndata: 1\n\n: ping\n\n', {
       headers: { 'content-type': 'text/event-stream' },
@@ -112,6 +124,23 @@ describe('timeouts', () => {
         '  {"event":"tick","data":"{\\"n\\":3}","id":"3"}',
       ].join('\n'),
     );
+  });
+
+  it('fire under fake timers, which cannot stop them', async () => {
+    vi.useFakeTimers();
+    try {
+      const events = await openEvents(new Response(new ReadableStream()), { timeout: 50 });
+      await expect(events.next()).rejects.toThrow(
+        'Timed out after 50 ms waiting for the next event. Received no events.',
+      );
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('fail a read of data that is not JSON when json is set', async () => {
+    const events = await openEvents(new Response('data: {oops\n\n'), { json: true });
+    await expect(events.next()).rejects.toThrow('event data is not JSON: "{oops"');
   });
 
   it('fail when the stream ends first', async () => {

@@ -7,9 +7,10 @@
  */
 import { createParser } from 'eventsource-parser';
 
-// Captured when this module loads, so that a test's `vi.useFakeTimers()` cannot stop the
-// reader's own timeouts from firing (and so hang the test instead of failing it).
+// Captured when this module loads, so that a test's `vi.useFakeTimers()` (which fakes the
+// clock too) cannot stop the reader's own timeouts from firing, and so hang the test.
 const { setTimeout: realSetTimeout, clearTimeout: realClearTimeout } = globalThis;
+const { now } = Date;
 
 /** The default of {@link OpenOptions.timeout}, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 2_000;
@@ -310,7 +311,7 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
         return event;
       }
       if (this.#ended) return 'ended';
-      const left = deadline - Date.now();
+      const left = deadline - now();
       if (left <= 0) return 'timeout';
       await new Promise<void>((resolve) => {
         const timer = realSetTimeout(resolve, left);
@@ -326,7 +327,7 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
   /** Reads events until `done` accepts the list, failing on the timeout or the end. */
   async #read(waitingFor: string, done: (events: Event[]) => boolean): Promise<Event[]> {
     const timeout = this.#options.timeout ?? DEFAULT_TIMEOUT_MS;
-    const deadline = Date.now() + timeout;
+    const deadline = now() + timeout;
     const events: Event[] = [];
     while (!done(events)) {
       const event = await this.#pull(deadline);
@@ -375,7 +376,7 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
         return last !== undefined && until(last);
       });
     }
-    const deadline = Date.now() + what.ms;
+    const deadline = now() + what.ms;
     const events: Event[] = [];
     for (let event = await this.#pull(deadline); typeof event === 'object'; event = await this.#pull(deadline)) {
       events.push(event);
@@ -388,7 +389,7 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
    * has not ended within `ms` milliseconds (default: the reader's timeout).
    */
   async waitForEnd(ms = this.#options.timeout ?? DEFAULT_TIMEOUT_MS): Promise<boolean> {
-    const deadline = Date.now() + ms;
+    const deadline = now() + ms;
     for (;;) {
       const event = await this.#pull(deadline);
       if (event === 'ended') return true;
