@@ -1,4 +1,6 @@
+import { openEvents } from '@ssekit/testing';
 import { EventSource, type EventSourceInit } from 'eventsource';
+import '@ssekit/testing/vitest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { start } from '../src/server.js';
 
@@ -43,29 +45,24 @@ describe('quickstart', () => {
   });
 
   it('greets, then ticks once a second with increasing ids', async () => {
-    const source = connect();
-    const greeting = next(source, 'greeting');
-    const ticks = await next(source, 'tick', 2);
-    expect((await greeting)[0]?.data).toBe('Hello from ssekit!');
-    const [first, second] = ticks.map((event) => ({ id: Number(event.lastEventId), data: JSON.parse(event.data) }));
-    expect(first?.id).toBe(1);
-    expect(second?.id).toBe(2);
-    expect(first?.data.n).toBe(1);
-    expect(second?.data.n).toBe(2);
+    const events = await openEvents(`${server.url}/events`, { timeout: 5_000 });
+    expect(events).toHaveSseHeaders();
+    await expect(events).toEmit({ event: 'greeting', data: 'Hello from ssekit!' });
+    await expect(events).toEmitInOrder([
+      { event: 'tick', id: '1', data: expect.stringContaining('"n":1') },
+      { event: 'tick', id: '2', data: expect.stringContaining('"n":2') },
+    ]);
   });
 
   it('carries on after the Last-Event-ID the client sends', async () => {
-    // eventsource v4 sends Last-Event-ID only on its own reconnects; add it to the first request.
-    const source = connect({
-      fetch: (url, init) => fetch(url, { ...init, headers: { ...init.headers, 'Last-Event-ID': '41' } }),
-    });
-    const greeting = next(source, 'greeting');
-    const [tick] = await next(source, 'tick');
-    expect((await greeting)[0]?.data).toBe('Welcome back! Carrying on after tick 41.');
-    expect(tick?.lastEventId).toBe('42');
-    expect(JSON.parse(tick?.data ?? '')).toMatchObject({ n: 42 });
+    const events = await openEvents(`${server.url}/events`, { lastEventId: '41', timeout: 5_000 });
+    await expect(events).toEmitInOrder([
+      { event: 'greeting', data: 'Welcome back! Carrying on after tick 41.' },
+      { event: 'tick', id: '42', data: expect.stringContaining('"n":42') },
+    ]);
   });
 
+  // Through a real EventSource: its own reconnect, after the server's `retry`, is the point.
   it('resumes where it left off when the server drops the stream', async () => {
     const source = connect();
     const ids: number[] = [];
