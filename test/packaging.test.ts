@@ -91,6 +91,17 @@ const consumers: Record<string, { types: string; run?: string }> = {
       }));
     `,
   },
+  // Events are typed by the app's event map, in ESM and CJS alike.
+  '@ssekit/testing': {
+    types: `
+      import { openEvents } from '@ssekit/testing';
+      export async function first(url: string): Promise<number | undefined> {
+        await using events = await openEvents<{ tick: { n: number } }>(url, { json: true, timeout: 500 });
+        const event = await events.next();
+        return event.event === 'tick' ? event.data.n : undefined;
+      }
+    `,
+  },
 };
 
 /** Links the frameworks a package peers with (and their types) next to the unpacked tarballs. */
