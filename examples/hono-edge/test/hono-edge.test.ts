@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { openEvents } from '@ssekit/testing';
 import { EventSource } from 'eventsource';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import '@ssekit/testing/vitest';
 import { launchChromium, screenshotPath } from '../../../packages/core/test/chromium.js';
-import { get } from '../../../packages/core/test/helpers.js';
 import { RUNTIMES, type RunningServer, type Runtime, startServer } from '../../../test/runtimes/launch.js';
 // @ts-expect-error build.mjs is plain JavaScript, without types.
 import { buildAll } from '../build.mjs';
@@ -51,10 +52,11 @@ describe.each(RUNTIMES)('the hono-edge example on %s', (runtime) => {
   });
 
   it('ticks every second, and carries the count on after Last-Event-ID', async () => {
-    const { body } = await get(`${server.url}/clock`, { 'last-event-id': '41' }, (text) => text.includes('id: 43'));
-    const ticks = [...body.matchAll(/event: tick\nid: (\d+)\ndata: (.*)\n\n/g)];
-    expect(ticks.map((tick) => tick[1])).toEqual(['42', '43']);
-    expect(JSON.parse(ticks[0]?.[2] ?? '')).toMatchObject({ tick: 42 });
+    const clock = await openEvents(`${server.url}/clock`, { lastEventId: '41', json: true, timeout: 5_000 });
+    await expect(clock).toEmitInOrder([
+      { event: 'tick', id: '42', data: expect.objectContaining({ tick: 42 }) },
+      { event: 'tick', id: '43' },
+    ]);
   });
 
   it('delivers a posted message to every open page', async () => {
