@@ -10,7 +10,7 @@ import {
 import { SseError } from './errors.js';
 import { checkEventName, checkId, encode, jsonSerializer, type Serializer, serialize } from './format.js';
 import { counters } from './metrics.js';
-import { checkByteLimit } from './options.js';
+import { checkCountLimit } from './options.js';
 import { checkRetryRange, randomRetry } from './retry-range.js';
 import { DEFAULT_MAX_EVENT_BYTES, type EventMap, type MessageData, reportError, type SseStream } from './stream.js';
 
@@ -433,16 +433,11 @@ export class ChannelRegistry {
    * `maxConcurrentReplays` that is not one.
    */
   constructor(options: ChannelRegistryOptions = {}) {
-    checkByteLimit('maxDataBytes', options.maxDataBytes);
-    checkByteLimit('maxEventBytes', options.maxEventBytes);
+    checkCountLimit('maxDataBytes', options.maxDataBytes, 'bytes');
+    checkCountLimit('maxEventBytes', options.maxEventBytes, 'bytes');
+    checkCountLimit('maxConcurrentReplays', options.maxConcurrentReplays);
     const closeRetry = checkRetryRange('closeRetry', options.closeRetry);
     const { maxConcurrentReplays = DEFAULT_MAX_CONCURRENT_REPLAYS } = options;
-    if (!(Number.isSafeInteger(maxConcurrentReplays) && maxConcurrentReplays >= 1)) {
-      throw new SseError(
-        'INVALID_OPTION',
-        `maxConcurrentReplays ${maxConcurrentReplays} must be a whole number, 1 or more.`,
-      );
-    }
     const registry = this;
     const channels = this.#channels;
     const { onError } = options;

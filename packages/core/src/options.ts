@@ -15,14 +15,17 @@ export function isTimerDelay(ms: unknown): ms is number {
 }
 
 /**
- * Checks a byte limit: a whole number of bytes, 1 or more, or `undefined` for its default.
+ * Checks a limit that counts things (bytes, replays): a whole number, 1 or more, or
+ * `undefined` for its default.
  *
  * @param name - the option's name, for the error message.
+ * @param unit - what it counts, for the error message (`'bytes'`), or none.
  * @throws {@link SseError} `INVALID_OPTION` for anything else.
  */
-export function checkByteLimit(name: string, bytes: number | undefined): void {
-  if (bytes !== undefined && !(Number.isSafeInteger(bytes) && bytes > 0)) {
-    throw new SseError('INVALID_OPTION', `${name} ${String(bytes)} must be a whole number of bytes, 1 or more.`);
+export function checkCountLimit(name: string, count: number | undefined, unit?: string): void {
+  if (count !== undefined && !(Number.isSafeInteger(count) && count > 0)) {
+    const whole = unit ? `a whole number of ${unit}` : 'a whole number';
+    throw new SseError('INVALID_OPTION', `${name} ${String(count)} must be ${whole}, 1 or more.`);
   }
 }
 

@@ -2,7 +2,7 @@ import { endReason, SseError } from './errors.js';
 import { checkRetry, formatComment, formatEvent, jsonSerializer, type Serializer } from './format.js';
 import { type HeartbeatPlan, planHeartbeat, startHeartbeatChecks, stopHeartbeatChecks } from './heartbeat.js';
 import { counters } from './metrics.js';
-import { checkByteLimit, isTimerDelay, MAX_TIMER_MS } from './options.js';
+import { checkCountLimit, isTimerDelay, MAX_TIMER_MS } from './options.js';
 import type { SseSink } from './sink.js';
 import { inBurst, startBurst } from './turn.js';
 
@@ -201,7 +201,7 @@ export function planStream(options: StreamOptions): StreamPlan {
       `maxBufferedBytes ${String(maxBufferedBytes)} must be a number of bytes, 0 or more.`,
     );
   }
-  checkByteLimit('maxEventBytes', options.maxEventBytes);
+  checkCountLimit('maxEventBytes', options.maxEventBytes, 'bytes');
   const { maxLifetime } = options;
   if (
     maxLifetime !== undefined &&
