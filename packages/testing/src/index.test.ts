@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { ChannelRegistry } from '@ssekit/core';
 import { createStream } from '@ssekit/core/node';
@@ -11,6 +13,7 @@ import { Hono } from 'hono';
 import Koa from 'koa';
 import koa2 from 'koa2';
 import request from 'supertest';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openEvents } from './index.js';
 
@@ -90,13 +93,14 @@ describe('openEvents reads each kind of source', () => {
   });
 
   it('a Response', async () => {
-    const response = new Response('event: a\ndata: 1\n\n: ping\n\n', {
+    const response = new Response('event: a\ndata: 1\n\n: ping\nretry: 700\n\n', {
       headers: { 'content-type': 'text/event-stream' },
     });
     const events = await openEvents(response);
     expect(await events.next()).toMatchObject({ event: 'a', data: '1' });
     expect(await events.waitForEnd()).toBe(true);
     expect(events.comments).toEqual(['ping']);
+    expect(events.retry).toBe(700); // a retry hint with no event after it
     await expect(events.reconnect()).rejects.toThrow(/needs a source it can request again/);
   });
 
@@ -113,6 +117,51 @@ describe('openEvents reads each kind of source', () => {
   });
 });
 
+describe('a URL requested with a fetch of its own', () => {
+  it('reads an HTTP/2 stream through undici with a test certificate', async () => {
+    const fixture = (name: string) => readFileSync(new URL(`../../core/test/fixtures/${name}`, import.meta.url));
+    const server = http2.createSecureServer({ key: fixture('localhost-key.pem'), cert: fixture('localhost-cert.pem') });
+    server.on('request', (req, res) => createStream(req, res, { heartbeat: false }).send(req.httpVersion));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const agent = new Agent({ allowH2: true, connect: { ca: fixture('localhost-cert.pem') } });
+    const events = await openEvents(`https://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+      fetch: (url, init) => undiciFetch(url, { ...init, dispatcher: agent }),
+    });
+    expect((await events.next()).data).toBe('2.0');
+    events.close();
+    await agent.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});
+
+describe('the end of a stream', () => {
+  // One event, then the server ends the response, or cuts the connection.
+  const server = (cut: boolean) =>
+    http.createServer((req, res) => {
+      const stream = createStream(req, res, { heartbeat: false });
+      stream.send('last');
+      setTimeout(() => (cut ? req.socket.destroy() : stream.close()), 20);
+    });
+  const listen = async (cut: boolean) => {
+    const listening = server(cut);
+    servers.push(listening);
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+  };
+
+  it.each([
+    ['ended by the server', false],
+    ['dropped', true],
+  ])('is told apart from a drop: %s, through supertest and fetch', async (_name, cut) => {
+    const url = await listen(cut);
+    for (const events of [await openEvents(request(url).get('/')), await openEvents(url)]) {
+      expect((await events.next()).data).toBe('last');
+      expect(await events.waitForEnd()).toBe(true);
+      expect(events.dropped).toBe(cut);
+    }
+  });
+});
+
 describe('timeouts', () => {
   it('fail with what was received and what was awaited', async () => {
     const events = await openEvents(request(expressApp()).get('/events'), { timeout: 200 });
@@ -123,6 +172,13 @@ describe('timeouts', () => {
         '  {"event":"tick","data":"{\\"n\\":2}","id":"2"}',
         '  {"event":"tick","data":"{\\"n\\":3}","id":"3"}',
       ].join('\n'),
+    );
+  });
+
+  it('bound the wait for the response head too', async () => {
+    const never = { fetch: () => new Promise<Response>(() => {}) };
+    await expect(openEvents(never, { timeout: 50 })).rejects.toThrow(
+      'Timed out after 50 ms waiting for the response head.',
     );
   });
 

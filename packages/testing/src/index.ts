@@ -40,10 +40,35 @@ export interface OpenOptions {
   lastEventId?: string;
   /** Parse each event's data as JSON; data that is not JSON fails the read. Default `false`. */
   json?: boolean;
-  /** How long one read (`next()`, `take(n)`, `until()`, ...) may wait, in milliseconds. Default 2 000. */
+  /**
+   * How long opening may wait for the response head, and one read (`next()`, `take(n)`,
+   * `until()`, ...) for its events, in milliseconds. Default 2 000.
+   */
   timeout?: number;
   /** The path to request from a Hono app (or any `{ fetch }` handler). Default `'/'`. */
   path?: string;
+  /**
+   * The `fetch` a URL is requested with, e.g. undici's with a dispatcher for HTTP/2 or a test
+   * certificate. Default the global `fetch`.
+   */
+  fetch?: FetchFunction;
+}
+
+/**
+ * A `fetch` as {@link OpenOptions.fetch} calls it: a URL, the headers and the signal of the
+ * reader. Its response needs only what the reader reads, so that the `Response` of another copy
+ * of undici (the npm package's) fits as well as the global one.
+ */
+export type FetchFunction = (
+  url: string,
+  init: { headers: Record<string, string>; signal: AbortSignal },
+) => FetchedResponse | Promise<FetchedResponse>;
+
+/** The parts of a `Response` the reader reads. */
+export interface FetchedResponse {
+  status: number;
+  headers: { forEach(callback: (value: string, name: string) => void): void };
+  body: { getReader(): ReadableStreamDefaultReader<Uint8Array> } | null;
 }
 
 /** Options of {@link EventReader.reconnect}. */
@@ -73,15 +98,17 @@ export interface SupertestRequest {
   // `never`: any parser signature supertest's own types declare is accepted.
   parse(parser: (res: never, done: never) => void): this;
   set(name: string, value: string): this;
-  end(callback: (error: unknown) => void): this;
+  end(callback: (error: unknown, response?: { on(event: 'error', listener: () => void): void }) => void): this;
 }
 
 /** A Node response as supertest hands it out. */
 interface NodeResponse {
   statusCode?: number;
+  /** Whether the whole response arrived, its end included. */
+  complete: boolean;
   rawHeaders: string[];
   on(event: 'data', listener: (chunk: Uint8Array | string) => void): void;
-  on(event: 'close', listener: () => void): void;
+  on(event: 'close' | 'error', listener: () => void): void;
   destroy(): void;
 }
 
@@ -113,16 +140,20 @@ const withQuery = (path: string, query: Record<string, string>) => {
   return url;
 };
 
-function webConnection(response: Response, abort: AbortController): Connection {
+function webConnection(response: FetchedResponse, abort: AbortController): Connection {
+  const headers = new Headers();
+  response.headers.forEach((value, name) => {
+    headers.append(name, value);
+  });
   return {
     status: response.status,
-    headers: response.headers,
+    headers,
     body: chunks(response.body, abort),
     close: () => abort.abort(),
   };
 }
 
-async function* chunks(body: ReadableStream<Uint8Array> | null, abort: AbortController) {
+async function* chunks(body: FetchedResponse['body'], abort: AbortController) {
   if (!body) return;
   const reader = body.getReader();
   abort.signal.addEventListener('abort', () => reader.cancel().catch(() => {}));
@@ -141,10 +172,13 @@ function nodeBody(res: NodeResponse): ReadableStream<Uint8Array> {
       res.on('data', (chunk) =>
         controller.enqueue(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk),
       );
-      // 'close' without 'end' when the connection drops: the stream ends either way.
+      // A drop is an 'error' and then a 'close' of an incomplete response; it errors the
+      // body, as fetch does.
+      res.on('error', () => {});
       res.on('close', () => {
         try {
-          controller.close();
+          if (res.complete) controller.close();
+          else controller.error(new Error('the connection dropped before the response ended'));
         } catch {
           // Already closed by a cancel.
         }
@@ -177,8 +211,10 @@ function supertestOpener(test: SupertestRequest): Opener {
             close: () => abort.abort(),
           });
         })
-        .end((error) => {
+        .end((error, response) => {
           if (error) reject(error);
+          // superagent's response repeats the body's errors; a drop is the body's to report.
+          response?.on('error', () => {});
         });
     });
   let first: SupertestRequest | undefined = test;
@@ -192,17 +228,17 @@ function supertestOpener(test: SupertestRequest): Opener {
   };
 }
 
-function fetchOpener(fetcher: (request: Request) => Response | Promise<Response>, base: string | URL): Opener {
+function fetchOpener(fetcher: FetchFunction, base: string | URL): Opener {
   return async (headers, query) => {
     const abort = new AbortController();
-    const response = await fetcher(new Request(withQuery(String(base), query), { headers, signal: abort.signal }));
+    const response = await fetcher(withQuery(String(base), query).href, { headers, signal: abort.signal });
     return webConnection(response, abort);
   };
 }
 
 function opener(source: EventSourceLike, options: OpenOptions): Opener {
   if (typeof source === 'string' || source instanceof URL) {
-    return fetchOpener((request) => fetch(request), source);
+    return fetchOpener(options.fetch ?? fetch, source);
   }
   if (source instanceof Response || source instanceof Promise) {
     let response: Promise<Response> | undefined = Promise.resolve(source);
@@ -217,7 +253,8 @@ function opener(source: EventSourceLike, options: OpenOptions): Opener {
   }
   if (isSupertest(source)) return supertestOpener(source);
   const app = source;
-  return fetchOpener((request) => app.fetch(request), new URL(options.path ?? '/', 'http://localhost'));
+  const base = new URL(options.path ?? '/', 'http://localhost');
+  return fetchOpener((url, init) => app.fetch(new Request(url, init)), base);
 }
 
 /**
@@ -237,6 +274,13 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
   readonly comments: string[] = [];
   /** The last event id the stream set, as a browser would send it on reconnect; `undefined` before any. */
   lastEventId: string | undefined;
+  /**
+   * Whether the connection dropped before the response ended (the server cut it, or the runtime
+   * did), rather than the server ending the response. Either way the reader has {@link ended}.
+   */
+  dropped = false;
+  /** The last `retry:` value (milliseconds) the stream sent, with or without an event after it. */
+  retry: number | undefined;
 
   #queue: Event[] = [];
   #ended = false;
@@ -268,6 +312,7 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
     const parser = createParser({
       onRetry: (ms) => {
         retry = ms;
+        this.retry = ms;
       },
       onComment: (comment) => this.comments.push(comment),
       onEvent: ({ event = 'message', data, id }) => {
@@ -293,9 +338,10 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
         parser.feed(decoder.decode(chunk, { stream: true }));
         this.#wake?.();
       }
-    } catch (error) {
-      // A reset from close() is how a stream we ended ends.
-      if (!this.#closed) this.#error = error;
+    } catch {
+      // A reset from close() is how a stream we ended ends; any other is a drop, which a
+      // browser's EventSource too sees as an end (and reconnects).
+      if (!this.#closed) this.dropped = true;
     }
     this.#ended = true;
     this.#wake?.();
@@ -416,13 +462,33 @@ export class EventReader<Event extends ReceivedEvent = ReceivedEvent> {
     delete headers['Last-Event-ID'];
     if (id !== undefined && !viaQuery) headers['Last-Event-ID'] = id;
     const query: Record<string, string> = id !== undefined && viaQuery ? { lastEventId: id } : {};
-    const connection = await this.#open(headers, query);
+    const connection = await opened(this.#open(headers, query), this.#options.timeout);
     return adopt(new EventReader<Event>(connection, this.#open, { ...this.#options, headers, lastEventId: id }));
   }
 
   /** Closes the reader, for `await using reader = await openEvents(...)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
+  }
+}
+
+/** The response once its head arrives; a route that never answers fails the read instead of hanging it. */
+async function opened(opening: Promise<Connection>, ms = DEFAULT_TIMEOUT_MS): Promise<Connection> {
+  let timer: ReturnType<typeof realSetTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = realSetTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for the response head.`)), ms);
+  });
+  try {
+    return await Promise.race([opening, late]);
+  } catch (error) {
+    // A head that arrives after the timeout is not read: end its request.
+    opening.then(
+      (connection) => connection.close(),
+      () => {},
+    );
+    throw error;
+  } finally {
+    realClearTimeout(timer);
   }
 }
 
@@ -459,6 +525,7 @@ export async function openEvents<Events extends object = Record<string, unknown>
     ...options.headers,
     ...(options.lastEventId !== undefined && { 'Last-Event-ID': options.lastEventId }),
   };
-  const reader = new EventReader<EventOf<Events>>(await open(headers, {}), open, { ...options, headers });
+  const connection = await opened(open(headers, {}), options.timeout);
+  const reader = new EventReader<EventOf<Events>>(connection, open, { ...options, headers });
   return adopt(reader);
 }
