@@ -3,8 +3,10 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import { ChannelRegistry, readMetrics, type SseMetrics } from '@ssekit/core';
 import { createStream, shutdown } from '@ssekit/core/node';
+import { openEvents } from '@ssekit/testing';
+import '@ssekit/testing/vitest';
 import client from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { get, listen, listenForTest, until } from '../packages/core/test/helpers.js';
 
 /** The README's wiring: one prom-client metric per counter, read at each scrape. */
@@ -41,16 +43,18 @@ describe('stream metrics', () => {
     const { url, port } = await listenForTest(server);
     const first = await channels.channel('news').publish('one');
     await channels.channel('news').publish('two');
-    const resumed = get(`${url}/news`, { 'last-event-id': first }, (text) => text.includes('data: two'));
-    const gapped = get(`${url}/news`, { 'last-event-id': 'unknown-id' }, (text) => text.includes('ssekit-gap'));
-    await Promise.all([resumed, gapped]);
+    const resumed = await openEvents(`${url}/news`, { lastEventId: first });
+    const gapped = await openEvents(`${url}/news`, { lastEventId: 'unknown-id' });
+    await expect(resumed).toEmit({ data: 'two' });
+    await expect(gapped).toEmit({ event: 'ssekit-gap' });
     // A quiet stream gets heartbeats; a client that never reads is cut off.
-    const quiet = get(`${url}/news`, {}, (text) => text.split(':\n').length > 2);
+    const quiet = await openEvents(`${url}/news`);
     const stalled = connect(port, '127.0.0.1');
     stalled.write('GET /flood HTTP/1.1\r\nHost: x\r\n\r\n');
     stalled.pause();
-    await quiet;
+    await vi.waitFor(() => expect(quiet.comments.length).toBeGreaterThan(1));
     await until(() => (readMetrics().overflowCloses > before.overflowCloses ? true : undefined), 5_000);
+    for (const reader of [resumed, gapped, quiet]) reader.close();
     stalled.destroy();
 
     const after = readMetrics();
@@ -80,6 +84,7 @@ describe('stream metrics', () => {
       opened++;
     });
     const { url } = await listen(server);
+    // Exact bytes are the point here: read raw.
     const bodies = [get(`${url}/channel`), get(`${url}/plain`)];
     await until(() => (opened === 2 ? true : undefined));
     const before = readMetrics();

@@ -5,7 +5,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_EVENT_BYTES } from '@ssekit/core';
-import { createParser } from 'eventsource-parser';
+import { openEvents } from '@ssekit/testing';
+import '@ssekit/testing/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { get } from '../../packages/core/test/helpers.js';
 import type { StreamReport } from './fixture/app.js';
@@ -34,45 +35,12 @@ function openStream(url: string): Promise<{ request: http.ClientRequest; respons
   });
 }
 
-/** An open stream whose text is collected, to wait for what it should contain. */
-function subscribe(url: string, headers: Record<string, string> = {}) {
-  let body = '';
-  let check = (): void => {};
-  const request = http.get(url, { headers }, (response) => {
-    response.setEncoding('utf8').on('data', (text: string) => {
-      body += text;
-      check();
-    });
-  });
-  return {
-    /** Resolves with the text so far once `done(text)`; the stream stays open. */
-    waitFor: (done: (text: string) => boolean) =>
-      new Promise<string>((resolve, reject) => {
-        check = () => {
-          if (done(body)) resolve(body);
-        };
-        request.on('error', reject);
-        check();
-      }),
-    close: () => request.destroy(),
-  };
-}
-
-const dataLines = (text: string) => text.match(/^data: /gm)?.length ?? 0;
-
 /** Reads a stream at full speed to its end; resolves with the ids of its events, in order. */
-function readIds(url: string): Promise<number[]> {
-  const ids: number[] = [];
-  const parser = createParser({ onEvent: (event) => ids.push(Number(event.id)) });
-  const decoder = new TextDecoder();
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (response) => {
-        response.on('data', (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true })));
-        response.on('close', () => resolve(ids));
-      })
-      .on('error', reject);
-  });
+async function readIds(url: string): Promise<number[]> {
+  const events = await openEvents(url);
+  // The server ends a burst's stream once it has sent what it accepted.
+  if (!(await events.waitForEnd(20_000))) throw new Error(`${url} did not end within 20 s`);
+  return events.received.map(({ id }) => Number(id));
 }
 
 const MiB = 1024 * 1024;
@@ -155,12 +123,15 @@ export function runtimeSuite(runtime: Runtime): void {
       });
 
       it('reads Last-Event-ID from the header and from the query', async () => {
-        const expected = (id: string) => `:\nevent: resumed-after\ndata: ${id}\n\n`;
-        expect((await get(`${server.url}/${kind}/last-event-id`, { 'last-event-id': 'h-41' })).body).toBe(
-          expected('h-41'),
-        );
-        expect((await get(`${server.url}/${kind}/last-event-id?lastEventId=q-42`)).body).toBe(expected('q-42'));
-        expect((await get(`${server.url}/${kind}/last-event-id`)).body).toBe(expected('none'));
+        const url = `${server.url}/${kind}/last-event-id`;
+        for (const [events, seen] of [
+          [await openEvents(url, { lastEventId: 'h-41' }), 'h-41'],
+          [await openEvents(`${url}?lastEventId=q-42`), 'q-42'],
+          [await openEvents(url), 'none'],
+        ] as const) {
+          await expect(events).toEmitInOrder([{ event: 'resumed-after', data: seen }]);
+          await expect(events).toEndWithin(2_000);
+        }
       });
 
       it('ends the signal and stops a producer that would run forever within a second of a disconnect', async () => {
@@ -209,31 +180,33 @@ export function runtimeSuite(runtime: Runtime): void {
     // seen cut at 10 to 12 s, so the event comes at 15 s.
     it('keeps quiet streams open past the idle timeout with its default heartbeat', async () => {
       const aliveAfter = 15_000;
-      const alive = 'event: alive\ndata: still here\n\n';
+      const timeout = aliveAfter + 5_000;
       const openedAt = Date.now();
-      const streams = KINDS.map((kind) =>
-        get(`${server.url}/${kind}/quiet?token=${nextToken('idle')}&aliveAfter=${aliveAfter}`, {}, (body) =>
-          body.endsWith(alive),
+      const streams = await Promise.all(
+        KINDS.map((kind) =>
+          openEvents(`${server.url}/${kind}/quiet?token=${nextToken('idle')}&aliveAfter=${aliveAfter}`, { timeout }),
         ),
       );
       // On Bun, the control: without heartbeats its idle timeout cuts the stream first.
       const silent =
         runtime === 'bun'
-          ? get(`${server.url}/core/silent?token=${nextToken('silent')}&aliveAfter=${aliveAfter}`).then(({ body }) => ({
-              body,
-              cutAfter: Date.now() - openedAt,
-            }))
+          ? await openEvents(`${server.url}/core/silent?token=${nextToken('silent')}&aliveAfter=${aliveAfter}`)
           : undefined;
-      const results = await Promise.all(streams);
-      expect(Date.now() - openedAt).toBeGreaterThanOrEqual(aliveAfter);
-      for (const [i, { body }] of results.entries()) {
-        // The opening comment, at least one heartbeat, then the event: one connection throughout.
-        expect(body).toMatch(/^(:\n){2,}event: alive\ndata: still here\n\n$/);
-        figures[`${KINDS[i]}: heartbeats in 15 s`] = (body.match(/^:\n/gm)?.length ?? 0) - 1;
+      const silentCut = silent?.waitForEnd(timeout).then((ended) => ({ ended, cutAfter: Date.now() - openedAt }));
+      for (const [i, events] of streams.entries()) {
+        // One response throughout (a cut would end the reader first): the opening comment, at
+        // least one heartbeat, then the event.
+        await expect(events).toEmitInOrder([{ event: 'alive', data: 'still here' }]);
+        expect(Date.now() - openedAt).toBeGreaterThanOrEqual(aliveAfter);
+        expect(events.comments.length).toBeGreaterThanOrEqual(2);
+        figures[`${KINDS[i]}: heartbeats in 15 s`] = events.comments.length - 1;
       }
-      if (silent) {
-        const { body, cutAfter } = await silent;
-        expect(body).toBe(':\n');
+      if (silent && silentCut) {
+        const { ended, cutAfter } = await silentCut;
+        expect(ended).toBe(true);
+        expect(silent.dropped).toBe(true);
+        expect(silent.comments).toEqual(['']);
+        expect(silent.received).toEqual([]);
         expect(cutAfter).toBeLessThan(aliveAfter);
         figures['without heartbeats, cut by the runtime after (ms)'] = cutAfter;
       }
@@ -241,25 +214,21 @@ export function runtimeSuite(runtime: Runtime): void {
 
     it('fans out a channel to subscribers of both kinds, and replays its history after Last-Event-ID', async () => {
       const channel = nextToken('room');
-      const subscribers = KINDS.map((kind) => subscribe(`${server.url}/${kind}/channel?name=${channel}`));
-      await Promise.all(subscribers.map((subscriber) => subscriber.waitFor((text) => text === ':\n')));
+      const subscribers = await Promise.all(
+        KINDS.map((kind) => openEvents(`${server.url}/${kind}/channel?name=${channel}`)),
+      );
       const ids: string[] = [];
       for (const text of ['one', 'two', 'three']) {
         const response = await fetch(`${server.url}/publish?name=${channel}`, { method: 'POST', body: text });
         ids.push(((await response.json()) as { id: string }).id);
       }
-      const frames = ['one', 'two', 'three'].map((text, i) => `id: ${ids[i]}\ndata: ${text}\n\n`);
-      for (const subscriber of subscribers) {
-        expect(await subscriber.waitFor((text) => dataLines(text) === 3)).toBe(`:\n${frames.join('')}`);
-        subscriber.close();
-      }
+      const events = ['one', 'two', 'three'].map((data, i) => ({ event: 'message', id: ids[i], data }));
+      for (const subscriber of subscribers) await expect(subscriber).toEmitInOrder(events);
 
-      const fromHeader = subscribe(`${server.url}/hono/channel?name=${channel}`, { 'last-event-id': ids[0] ?? '' });
-      expect(await fromHeader.waitFor((text) => dataLines(text) === 2)).toBe(`:\n${frames[1]}${frames[2]}`);
-      const fromQuery = subscribe(`${server.url}/core/channel?name=${channel}&lastEventId=${ids[1]}`);
-      expect(await fromQuery.waitFor((text) => dataLines(text) === 1)).toBe(`:\n${frames[2]}`);
-      fromHeader.close();
-      fromQuery.close();
+      const fromHeader = await openEvents(`${server.url}/hono/channel?name=${channel}`, { lastEventId: ids[0] });
+      await expect(fromHeader).toEmitInOrder(events.slice(1));
+      const fromQuery = await openEvents(`${server.url}/core/channel?name=${channel}&lastEventId=${ids[1]}`);
+      await expect(fromQuery).toEmitInOrder(events.slice(2));
     });
 
     // After the figures above, so that the memory the bursts took does not blur them.

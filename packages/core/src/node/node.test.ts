@@ -5,6 +5,9 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import compression from 'compression';
 import { EventSource, type EventSourceFetchInit } from 'eventsource';
+import { openEvents } from '@ssekit/testing';
+import '@ssekit/testing/vitest';
+import request from 'supertest';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
 import { aborted, afterThisTest, get, listenForTest, until } from '../../test/helpers.js';
@@ -61,16 +64,19 @@ describe('createStream on node:http', () => {
       createStream(req, res, { headers: { 'Access-Control-Allow-Origin': '*' } }).close();
     });
     const { url } = await listenForTest(server);
-    const { res } = await get(url);
-    expect(res.headers['x-request-id']).toBe('abc');
-    expect(res.headers['access-control-allow-origin']).toBe('*');
+    const { headers } = await openEvents(url);
+    expect(headers.get('x-request-id')).toBe('abc');
+    expect(headers.get('access-control-allow-origin')).toBe('*');
   });
 
   it('sends the head at once, before any event', async () => {
     const { url } = await serve(() => {});
-    const { res, body } = await get(url, {}, (text) => text.length > 0);
-    expect(res.statusCode).toBe(200);
-    expect(body).toBe(':\n');
+    // The stream never sends an event: the reader opens on the head alone.
+    const events = await openEvents(url);
+    expect(events.status).toBe(200);
+    expect(events).toHaveSseHeaders();
+    await vi.waitFor(() => expect(events.comments).toEqual(['']));
+    expect(events.received).toEqual([]);
   });
 
   it('sends events written together in one system call, each its own HTTP chunk', async () => {
@@ -132,9 +138,9 @@ describe('createStream on node:http', () => {
       seen.push(stream.lastEventId);
       stream.close();
     });
-    await get(`${url}/?lastEventId=q7`, { 'last-event-id': 'h9' });
-    await get(`${url}/?lastEventId=q7`);
-    await get(url);
+    await (await openEvents(`${url}/?lastEventId=q7`, { lastEventId: 'h9' })).waitForEnd();
+    await (await openEvents(`${url}/?lastEventId=q7`)).waitForEnd();
+    await (await openEvents(url)).waitForEnd();
     expect(seen).toEqual(['h9', 'q7', undefined]);
   });
 
@@ -273,8 +279,11 @@ describe('a client that goes away', () => {
       });
     });
     const { url } = await listenForTest(server);
-    // The client reads the opening comment, then disconnects.
-    await get(url, {}, (body) => body === ':\n');
+    // The client reads the opening comment, then disconnects. supertest's client keeps no
+    // timer of its own that the count of active timers below would see.
+    const events = await openEvents(request(url).get('/'));
+    await vi.waitFor(() => expect(events.comments).toEqual(['']));
+    events.close();
     const closedAt = performance.now();
     await aborted(stream.signal, 1_000);
     console.log(`[disconnect] signal aborted ${(abortedAt - closedAt).toFixed(1)} ms after the client closed`);
