@@ -1,7 +1,10 @@
 import http from 'node:http';
 import type { SseError, SseStream } from '@ssekit/core';
+import { openEvents } from '@ssekit/testing';
+import '@ssekit/testing/vitest';
 import express, { type ErrorRequestHandler } from 'express';
 import express4 from 'express4';
+import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { aborted, get, listenForTest, until } from '../../core/test/helpers.js';
 import { sse, sseErrors } from './index.js';
@@ -19,10 +22,12 @@ describe.each([
       stream.send('hi', { event: 'greeting' });
       stream.close();
     });
-    const { url } = await start(app);
-    const { res, body } = await get(`${url}/events`);
-    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
-    expect(body).toBe('retry: 100\nevent: greeting\ndata: hi\n\n');
+    const events = await openEvents(request(app).get('/events'));
+    expect(events).toHaveSseHeaders();
+    await expect(events).toEndWithin(1_000);
+    // The retry field opens the stream, so no comment does.
+    expect(events.comments).toEqual([]);
+    expect(events.received).toEqual([{ event: 'greeting', data: 'hi', id: undefined, retry: 100 }]);
   });
 
   it("types res.sse by a cast to the app's event map, an interface too", async () => {
@@ -38,8 +43,8 @@ describe.each([
       stream.close();
       return misuse;
     });
-    const { url } = await start(app);
-    expect((await get(`${url}/events`)).body).toContain('event: tick\ndata: {"n":1}\n\n');
+    const events = await openEvents<Clock>(request(app).get('/events'), { json: true });
+    await expect(events).toEmit({ event: 'tick', data: { n: 1 } });
   });
 
   it('passes an error thrown after the stream opened to the error handler, and ends the stream', async () => {
@@ -55,9 +60,10 @@ describe.each([
       res.sse?.close(); // the head is sent: end the stream instead of answering 500
     };
     app.use(onError);
-    const { url } = await start(app);
-    const { body } = await get(`${url}/events`);
-    expect(body).toBe(':\n');
+    const events = await openEvents(request(app).get('/events'));
+    await expect(events).toEndWithin(1_000);
+    expect(events.comments).toEqual(['']); // opened with a comment, and nothing else
+    expect(events.received).toEqual([]);
     expect(errors).toEqual([expect.objectContaining({ message: 'route broke' })]);
     expect(((await until(() => stream)).signal.reason as SseError).code).toBe('STREAM_CLOSED');
   });
@@ -70,8 +76,8 @@ describe.each([
       stream = res.sse;
       throw new Error('route broke');
     });
-    const { url } = await start(app);
-    await get(`${url}/events`);
+    const events = await openEvents(request(app).get('/events'));
+    expect(events.status).toBe(200);
     const opened = await until(() => stream);
     await aborted(opened.signal);
     expect(opened.send('x')).toBe(false);
@@ -91,9 +97,10 @@ describe('express 5', () => {
       errors.push(error);
       res.sse.close();
     }) as ErrorRequestHandler);
-    const { url } = await start(app);
-    const { body } = await get(`${url}/events`);
-    expect(body).toBe(':\ndata: before\n\n');
+    const events = await openEvents(request(app).get('/events'));
+    await expect(events).toEndWithin(1_000);
+    expect(events.comments).toEqual(['']);
+    expect(events.received).toEqual([{ event: 'message', data: 'before', id: undefined, retry: undefined }]);
     expect(errors).toEqual([expect.objectContaining({ message: 'async route broke' })]);
   });
 });
@@ -110,13 +117,16 @@ describe('sseErrors()', () => {
       throw new Error('plain broke');
     });
     app.use(sseErrors((error) => reported.push(error)));
-    const { url } = await start(app);
-    const { res, body } = await get(`${url}/events`);
-    expect(res.complete).toBe(true); // ended by the server, not cut off
-    expect(body).toBe(':\n');
+    const events = await openEvents(request(app).get('/events'));
+    await expect(events).toEndWithin(1_000);
+    expect(events.comments).toEqual(['']);
+    expect(events.received).toEqual([]);
     expect(reported).toEqual([expect.objectContaining({ message: 'route broke' })]);
-    expect((await get(`${url}/plain`)).res.statusCode).toBe(500);
-    expect(reported).toHaveLength(1);
+    // The reader cannot tell an end from a cut connection: Node's response can.
+    const { url } = await start(app);
+    expect((await get(`${url}/events`)).res.complete).toBe(true); // ended by the server, not cut off
+    expect((await request(app).get('/plain')).status).toBe(500);
+    expect(reported).toHaveLength(2); // one per stream, none for /plain
   });
 });
 

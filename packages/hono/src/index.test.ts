@@ -1,12 +1,10 @@
-import type http from 'node:http';
-import { createAdaptorServer } from '@hono/node-server';
 import type { SseStream } from '@ssekit/core';
+import { openEvents } from '@ssekit/testing';
+import '@ssekit/testing/vitest';
 import { Hono } from 'hono';
 import { describe, expect, it, vi } from 'vitest';
-import { aborted, get, listenForTest, until } from '../../core/test/helpers.js';
+import { aborted, until } from '../../core/test/helpers.js';
 import { sse } from './index.js';
-
-const start = (app: Hono) => listenForTest(createAdaptorServer({ fetch: app.fetch }) as http.Server);
 
 describe('sse(handler)', () => {
   it('hands the handler the stream and the context, with typed events', async () => {
@@ -23,10 +21,11 @@ describe('sse(handler)', () => {
         stream.close();
       }),
     );
-    const { url } = await start(app);
-    const { res, body } = await get(`${url}/rooms/lobby/events`);
-    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
-    expect(body).toBe(':\nevent: joined\ndata: {"room":"lobby"}\n\n');
+    const events = await openEvents<{ joined: { room: string } }>(app, { path: '/rooms/lobby/events', json: true });
+    expect(events).toHaveSseHeaders();
+    await expect(events).toEndWithin(1_000);
+    expect(events.comments).toEqual(['']); // opened with a comment
+    expect(events.received).toEqual([{ event: 'joined', data: { room: 'lobby' }, id: undefined, retry: undefined }]);
   });
 
   it('keeps streaming while an async handler loops, and stops the loop when the client leaves', async () => {
@@ -43,9 +42,9 @@ describe('sse(handler)', () => {
         }
       }),
     );
-    const { url } = await start(app);
-    const { body } = await get(`${url}/ticks`, {}, (text) => text.includes('data: {"n":3}'));
-    expect(body).toContain('data: {"n":1}\n\ndata: {"n":2}\n\n');
+    const events = await openEvents(app, { path: '/ticks', json: true });
+    await expect(events).toEmitInOrder([{ data: { n: 1 } }, { data: { n: 2 } }, { data: { n: 3 } }]);
+    events.close();
     const opened = await until(() => stream);
     await aborted(opened.signal);
     const stoppedAt = iterations;
@@ -66,9 +65,10 @@ describe('sse(handler)', () => {
         { onError },
       ),
     );
-    const { url } = await start(app);
-    const { body } = await get(`${url}/events`);
-    expect(body).toBe(':\ndata: before\n\n');
+    const events = await openEvents(app, { path: '/events' });
+    await expect(events).toEndWithin(1_000);
+    expect(events.comments).toEqual(['']);
+    expect(events.received).toEqual([{ event: 'message', data: 'before', id: undefined, retry: undefined }]);
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'handler broke' }));
   });
 
@@ -87,12 +87,18 @@ describe('sse(handler)', () => {
       passThroughOnException() {},
       props: {},
     };
-    const response = await app.fetch(new Request('http://x/events'), {}, executionContext);
-    expect(await response.text()).toBe(':\ndata: working\n\n');
+    const working = { event: 'message', data: 'working', id: undefined, retry: undefined };
+    const events = await openEvents(await app.fetch(new Request('http://x/events'), {}, executionContext));
+    await expect(events).toEndWithin(1_000);
+    expect(events.comments).toEqual(['']);
+    expect(events.received).toEqual([working]);
     expect(kept).toHaveLength(1);
     await expect(kept[0]).resolves.toBeUndefined();
     // Elsewhere there is no execution context, and nothing to keep.
-    expect(await (await app.request('/events')).text()).toBe(':\ndata: working\n\n');
+    const elsewhere = await openEvents(app.request('/events'));
+    await expect(elsewhere).toEndWithin(1_000);
+    expect(elsewhere.comments).toEqual(['']);
+    expect(elsewhere.received).toEqual([working]);
   });
 
   it('refuses invalid options when the handler is created', () => {

@@ -1,16 +1,16 @@
-import http from 'node:http';
 import { ConnectionLimiter, type SseError, type SseStream } from '@ssekit/core';
+import { openEvents } from '@ssekit/testing';
+import '@ssekit/testing/vitest';
 import Koa from 'koa';
 import koa2 from 'koa2';
+import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { aborted, get, listenForTest, until } from '../../core/test/helpers.js';
+import { aborted, until } from '../../core/test/helpers.js';
 import { sse } from './index.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-const start = (app: Koa) => listenForTest(http.createServer(app.callback()));
 
 describe.each([
   ['koa 3', Koa],
@@ -28,10 +28,11 @@ describe.each([
       ctx.sse.send('hi');
       ctx.sse.close();
     });
-    const { url } = await start(app);
-    const { res, body } = await get(url);
-    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
-    expect(body).toBe(':\ndata: hi\n\n');
+    const events = await openEvents(request(app.callback()).get('/'));
+    expect(events).toHaveSseHeaders();
+    await expect(events).toEndWithin(1_000);
+    expect(events.comments).toEqual(['']); // opened with a comment
+    expect(events.received).toEqual([{ event: 'message', data: 'hi', id: undefined, retry: undefined }]);
     expect(logged).toEqual(['200 text/event-stream']);
   });
 
@@ -49,8 +50,8 @@ describe.each([
       stream.close();
       return misuse;
     });
-    const { url } = await start(app);
-    expect((await get(`${url}/events`)).body).toContain('event: tick\ndata: {"n":1}\n\n');
+    const events = await openEvents<Clock>(request(app.callback()).get('/events'), { json: true });
+    await expect(events).toEmit({ event: 'tick', data: { n: 1 } });
   });
 
   it('reports no error on the app when the client disconnects', async () => {
@@ -63,8 +64,9 @@ describe.each([
     app.use((ctx) => {
       stream = ctx.sse;
     });
-    const { url } = await start(app);
-    await get(url, {}, (body) => body === ':\n');
+    const events = await openEvents(request(app.callback()).get('/'));
+    await until(() => (events.comments.length > 0 ? true : undefined)); // the opening comment
+    events.close();
     const opened = await until(() => stream);
     await aborted(opened.signal);
     expect((opened.signal.reason as SseError).code).toBe('CLIENT_GONE');
@@ -84,9 +86,8 @@ describe.each([
       stream = ctx.sse;
       throw new Error('handler broke');
     });
-    const { url } = await start(app);
-    const { res } = await get(url);
-    expect(res.statusCode).toBe(500);
+    const events = await openEvents(request(app.callback()).get('/'));
+    expect(events.status).toBe(500);
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'handler broke' }), expect.anything());
     const opened = await until(() => stream);
     await aborted(opened.signal);
@@ -107,17 +108,18 @@ describe.each([
       });
       seen.push('handler done');
     });
-    const { url } = await start(app);
-    const { res, body } = await get(`${url}/events`);
-    expect(res.statusCode).toBe(503);
+    // Not an event stream: supertest reads the whole refusal.
+    const res = await request(app.callback()).get('/events');
+    expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('3');
-    expect(body).toBe('Too many streams.');
+    expect(res.text).toBe('Too many streams.');
     expect(seen).toEqual([true, 'STREAM_CLOSED', 'handler done']);
     const hinted = new Create();
     hinted.use(sse({ limit: new ConnectionLimiter({ total: 0, retry: { min: 700, max: 700 } }) }));
-    const retry = await get(`${(await start(hinted)).url}/events`);
-    expect(retry.res.statusCode).toBe(200);
-    expect(retry.body).toBe('retry: 700\n');
+    // A retry field with no event after it is not one the reader reports: the whole body, as text.
+    const retry = await request(hinted.callback()).get('/events');
+    expect(retry.status).toBe(200);
+    expect(retry.text).toBe('retry: 700\n');
   });
 
   it('ends a HEAD request with its head', async () => {
@@ -127,11 +129,9 @@ describe.each([
     app.use((ctx) => {
       stream = ctx.sse;
     });
-    const { url } = await start(app);
-    const res = await new Promise<http.IncomingMessage>((resolve) =>
-      http.request(url, { method: 'HEAD' }, resolve).end(),
-    );
-    expect(res.statusCode).toBe(200);
+    // openEvents() never resolves for a HEAD request (supertest parses no body): supertest alone.
+    const res = await request(app.callback()).head('/');
+    expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(stream?.closed).toBe(true);
   });
