@@ -4,7 +4,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { SseError, SseStream } from '@ssekit/core';
-import { type EventReader, type OpenOptions, openEvents } from '@ssekit/testing';
+import { type OpenOptions, openEvents } from '@ssekit/testing';
 import { EventSource, type EventSourceFetchInit } from 'eventsource';
 import { Agent, fetch as undiciFetch } from 'undici';
 import '@ssekit/testing/vitest';
@@ -83,28 +83,16 @@ function h2Agent() {
 }
 
 /**
- * Reads a route's events through @ssekit/testing: by URL (the global fetch) on HTTP/1.1; on
- * HTTP/2 through a `{ fetch }` handler that sends the reader's request with undici's HTTP/2
+ * Reads a route's events through @ssekit/testing; on HTTP/2 with undici's fetch and an HTTP/2
  * agent, as the global fetch neither speaks HTTP/2 nor takes the test certificate.
  */
 async function events(kind: ServerKind, url: string, path: string, options: OpenOptions = {}) {
-  let reader: EventReader;
+  let fetch: OpenOptions['fetch'];
   if (kind.http2) {
     const dispatcher = h2Agent();
-    // The reader builds a global Request, which undici's own fetch reads as the URL
-    // '[object Request]' (and whose Headers its types refuse): its parts are passed on instead.
-    const handler = {
-      fetch: (request: Request) =>
-        undiciFetch(request.url, {
-          headers: Object.fromEntries(request.headers),
-          signal: request.signal,
-          dispatcher,
-        }) as never,
-    };
-    reader = await openEvents(handler, { ...options, path: `${url}${path}` });
-  } else {
-    reader = await openEvents(`${url}${path}`, options);
+    fetch = (url, init) => undiciFetch(url, { ...init, dispatcher });
   }
+  const reader = await openEvents(`${url}${path}`, { ...options, fetch });
   // Closed before the agent, whose close() waits for its open requests.
   afterThisTest(() => reader.close());
   return reader;

@@ -116,7 +116,7 @@ describe.each([
     expect(seen).toEqual([true, 'STREAM_CLOSED', 'handler done']);
     const hinted = new Create();
     hinted.use(sse({ limit: new ConnectionLimiter({ total: 0, retry: { min: 700, max: 700 } }) }));
-    // A retry field with no event after it is not one the reader reports: the whole body, as text.
+    // The whole body is one retry hint, compared as text.
     const retry = await request(hinted.callback()).get('/events');
     expect(retry.status).toBe(200);
     expect(retry.text).toBe('retry: 700\n');
