@@ -7,7 +7,7 @@ import { openEvents } from '@ssekit/testing';
 import '@ssekit/testing/vitest';
 import client from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
-import { get, listen, listenForTest, until } from '../packages/core/test/helpers.js';
+import { getRaw, listen, listenForTest, until } from '../packages/core/test/helpers.js';
 
 /** The README's wiring: one prom-client metric per counter, read at each scrape. */
 function registerSseMetrics(registry: client.Registry): void {
@@ -85,7 +85,7 @@ describe('stream metrics', () => {
     });
     const { url } = await listen(server);
     // Exact bytes are the point here: read raw.
-    const bodies = [get(`${url}/channel`), get(`${url}/plain`)];
+    const bodies = [getRaw(`${url}/channel`), getRaw(`${url}/plain`)];
     await until(() => (opened === 2 ? true : undefined));
     const before = readMetrics();
     await shutdown(server, { registry, deadline: 1000 });

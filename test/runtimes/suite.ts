@@ -8,7 +8,7 @@ import { DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_EVENT_BYTES } from '@ssekit/cor
 import { openEvents } from '@ssekit/testing';
 import '@ssekit/testing/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get } from '../../packages/core/test/helpers.js';
+import { getRaw } from '../../packages/core/test/helpers.js';
 import type { StreamReport } from './fixture/app.js';
 import { bundle, type RunningServer, type Runtime, residentBytes, runtimeVersion, startServer } from './launch.js';
 
@@ -108,7 +108,7 @@ export function runtimeSuite(runtime: Runtime): void {
       };
 
       it('sends the event-stream headers and exactly the bytes of each event', async () => {
-        const { res, body } = await get(`${server.url}/${kind}/basic`);
+        const { res, body } = await getRaw(`${server.url}/${kind}/basic`);
         expect(res.statusCode).toBe(200);
         expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
         expect(res.headers['cache-control']).toBe('no-cache, no-transform');

@@ -59,8 +59,11 @@ export function aborted(signal: AbortSignal, ms = 5_000): Promise<void> {
   });
 }
 
-/** A GET whose response body is collected as text until `until` says stop or it ends. */
-export function get(url: string, headers: Record<string, string> = {}, until?: (body: string) => boolean) {
+/**
+ * A GET whose body is collected as raw text until `until` says stop or it ends: for tests whose
+ * point is the exact bytes. Tests of events read them through @ssekit/testing.
+ */
+export function getRaw(url: string, headers: Record<string, string> = {}, until?: (body: string) => boolean) {
   return new Promise<{ res: http.IncomingMessage; body: string }>((resolve, reject) => {
     const req = http.get(url, { headers }, (res) => {
       let body = '';

@@ -3,14 +3,14 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { openEvents } from '@ssekit/testing';
 import compression from 'compression';
 import { EventSource, type EventSourceFetchInit } from 'eventsource';
-import { openEvents } from '@ssekit/testing';
 import '@ssekit/testing/vitest';
 import request from 'supertest';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
-import { aborted, afterThisTest, get, listenForTest, until } from '../../test/helpers.js';
+import { aborted, afterThisTest, getRaw, listenForTest, until } from '../../test/helpers.js';
 import type { SseError, SseStream, SseStreamOptions } from '../index.js';
 import { createStream } from './index.js';
 
@@ -49,7 +49,7 @@ function runScript(stream: SseStream) {
 describe('createStream on node:http', () => {
   it('answers 200 with the event-stream headers and the exact bytes', async () => {
     const { url } = await serve(runScript, { retry: 1000 });
-    const { res, body } = await get(url);
+    const { res, body } = await getRaw(url);
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(res.headers['cache-control']).toBe('no-cache, no-transform');
@@ -98,7 +98,7 @@ describe('createStream on node:http', () => {
         stream.comment();
       }, 20);
     });
-    const { body } = await get(`http://127.0.0.1:${port}/`, {}, (text) => text.endsWith('data: b\n\n:\n'));
+    const { body } = await getRaw(`http://127.0.0.1:${port}/`, {}, (text) => text.endsWith('data: b\n\n:\n'));
     expect(body).toBe(':\ndata: a\n\nid: 2\ndata: b\n\n:\n');
     expect(writes).toBe(1);
   });
