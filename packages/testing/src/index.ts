@@ -496,13 +496,29 @@ async function opened(opening: Promise<Connection>, ms = DEFAULT_TIMEOUT_MS): Pr
 async function adopt<R extends EventReader<ReceivedEvent>>(reader: R): Promise<R> {
   // Only inside a vitest worker: elsewhere vitest may not be installed, and need not be.
   if (!('__vitest_worker__' in globalThis)) return reader;
+  let vitest: typeof import('vitest');
   try {
-    const { onTestFinished } = await import('vitest');
-    onTestFinished(() => reader.close());
+    vitest = await import('vitest');
+  } catch {
+    // The CommonJS build imports with require(), which vitest refuses; vitest itself loads
+    // packages as ES modules, so this is a require() of ours from a test's own CommonJS file.
+    warnOnce(
+      '@ssekit/testing was loaded with require(), which cannot import vitest: readers are not closed after each test; close() them, or import the package.',
+    );
+    return reader;
+  }
+  try {
+    vitest.onTestFinished(() => reader.close());
   } catch {
     // Outside a test (beforeAll, module scope) there is no test to finish: the caller closes it.
   }
   return reader;
+}
+
+let warned = false;
+function warnOnce(message: string): void {
+  if (!warned) process.emitWarning(message);
+  warned = true;
 }
 
 /**
