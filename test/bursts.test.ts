@@ -18,11 +18,12 @@ import { createStream } from '@ssekit/core/node';
 import { sse as expressSse } from '@ssekit/express';
 import { sse as honoSse } from '@ssekit/hono';
 import { sse as koaSse } from '@ssekit/koa';
+import { type OpenOptions, openEvents } from '@ssekit/testing';
 import compression from 'compression';
-import { createParser } from 'eventsource-parser';
 import express from 'express';
 import { Hono } from 'hono';
 import Koa from 'koa';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aborted, listen, until } from '../packages/core/test/helpers.js';
 import { tls } from './conformance/servers.js';
@@ -140,31 +141,19 @@ const kinds: SinkKind[] = [
   },
 ];
 
-/** Reads `path` at full speed to the end; resolves with the ids of the events, in order. */
-function readAll(kind: SinkKind, url: string, path: string): Promise<number[]> {
-  const ids: number[] = [];
-  const parser = createParser({ onEvent: (event) => ids.push(Number(event.id)) });
-  const decoder = new TextDecoder();
-  const feed = (chunk: Buffer) => parser.feed(decoder.decode(chunk, { stream: true }));
-  return new Promise((resolve, reject) => {
-    if (kind.http2) {
-      const session = http2.connect(url, { ca: tls.cert });
-      session.on('error', reject);
-      const req = session.request({ ':path': path });
-      req.on('data', feed);
-      req.on('close', () => {
-        session.close();
-        resolve(ids);
-      });
-      return;
-    }
-    http
-      .get(`${url}${path}`, { agent: false }, (res) => {
-        res.on('data', feed);
-        res.on('close', () => resolve(ids));
-      })
-      .on('error', reject);
+/**
+ * Reads `path` at full speed to the end; resolves with the ids of the events, in order. Asks
+ * for no compression, so that the compressing sink passes the frames through as they are written.
+ */
+async function readAll(url: string, path: string, fetch: OpenOptions['fetch']): Promise<number[]> {
+  const events = await openEvents(`${url}${path}`, {
+    fetch,
+    headers: { 'accept-encoding': 'identity' },
+    timeout: 20_000,
   });
+  // The server ends a burst's stream once it has sent what it accepted.
+  expect(await events.waitForEnd(20_000)).toBe(true);
+  return events.received.map(({ id }) => Number(id));
 }
 
 /** A client that sends its request, then reads nothing. */
@@ -192,8 +181,16 @@ describe.each(kinds)('$name', (kind) => {
   const seen = new Map<string, Seen>();
   let served: Awaited<ReturnType<typeof listen>>;
   let stopStalled: () => void;
+  // HTTP/2 is read with undici's fetch and an agent that speaks it and takes the test certificate.
+  let agent: Agent | undefined;
+  let fetch: OpenOptions['fetch'];
 
   beforeAll(async () => {
+    if (kind.http2) {
+      const dispatcher = new Agent({ allowH2: true, connect: { ca: tls.cert } });
+      agent = dispatcher;
+      fetch = (url, init) => undiciFetch(url, { ...init, dispatcher });
+    }
     served = await listen(
       kind.create((stream, url) => handle(stream, url, seen)),
       kind.http2 ? 'https' : 'http',
@@ -202,6 +199,7 @@ describe.each(kinds)('$name', (kind) => {
   });
   afterAll(async () => {
     stopStalled?.();
+    await agent?.close();
     await served?.close();
   });
 
@@ -209,7 +207,7 @@ describe.each(kinds)('$name', (kind) => {
     const count = Math.max(1, Math.round(burst / size));
     const route = size > DEFAULT_MAX_EVENT_BYTES / 2 ? '/burst-large' : '/burst';
     const token = `${burst}-${size}`;
-    const received = await readAll(kind, served.url, `${route}?token=${token}&size=${size}&count=${count}`);
+    const received = await readAll(served.url, `${route}?token=${token}&size=${size}&count=${count}`, fetch);
     const server = seen.get(token);
     if (!server) throw new Error('the server saw no request');
     // Every accepted event arrived, in order, once; what was refused is the tail of the burst.

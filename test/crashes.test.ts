@@ -213,7 +213,11 @@ interface Answer {
   end: 'ended' | 'cut' | 'left' | 'still open' | 'no answer';
 }
 
-/** A GET that gives up after `ms`; `leaves` leaves at the first bytes. */
+/**
+ * A GET that gives up after `ms`; `leaves` leaves at the first bytes. Raw rather than
+ * @ssekit/testing: what it records is the HTTP outcome (status, error page, a clean end, a cut,
+ * no answer at all) of responses that are mostly not event streams, not their events.
+ */
 function hit(
   url: string,
   c: Case,

@@ -10,9 +10,9 @@ import { createStream } from '@ssekit/core/node';
 import { sse as expressSse, sseErrors } from '@ssekit/express';
 import { sse as honoSse } from '@ssekit/hono';
 import { sse as koaSse } from '@ssekit/koa';
+import { openEvents } from '@ssekit/testing';
 import compression from 'compression';
 import { EventSource } from 'eventsource';
-import { createParser } from 'eventsource-parser';
 import express from 'express';
 import { Hono } from 'hono';
 import Koa from 'koa';
@@ -109,26 +109,11 @@ const clients: Record<string, (url: string, port: number) => Promise<void>> = {
     await new Promise((resolve) => source.addEventListener('message', resolve, { once: true }));
     source.close();
   },
+  // @ssekit/testing's reader is eventsource-parser over fetch; close() aborts the fetch.
   'is eventsource-parser over fetch, aborted': async (url) => {
-    const controller = new AbortController();
-    afterThisTest(() => controller.abort());
-    const response = await fetch(`${url}/events`, { signal: controller.signal });
-    let first!: () => void;
-    const firstEvent = new Promise<void>((resolve) => {
-      first = resolve;
-    });
-    const parser = createParser({ onEvent: () => first() });
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const decoder = new TextDecoder();
-    void (async () => {
-      for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return;
-        parser.feed(decoder.decode(value, { stream: true }));
-      }
-    })();
-    await firstEvent;
-    controller.abort();
+    const events = await openEvents(`${url}/events`);
+    await events.next();
+    events.close();
   },
 };
 

@@ -99,7 +99,11 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Milliseconds from the request to each `data:` line's arrival through nginx. */
+/**
+ * Milliseconds from the request to each `data:` line's arrival through nginx. Raw rather than
+ * @ssekit/testing: the point is when each chunk leaves nginx, taken as the socket delivers it;
+ * a reader gives events, without the time each one arrived.
+ */
 function arrivals(pathname: string): Promise<{ text: string; at: number }[]> {
   return new Promise((resolve, reject) => {
     const started = Date.now();

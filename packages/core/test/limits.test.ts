@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { openEvents } from '@ssekit/testing';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { ConnectionLimiter, type SseStream } from '../src/index.js';
@@ -31,37 +32,29 @@ async function chromiumPageOn(url: string) {
   return page;
 }
 
-const open = (url: string, headers: Record<string, string> = {}) =>
-  new Promise<{ status: number; headers: http.IncomingHttpHeaders; first: string; res: http.IncomingMessage }>(
-    (resolve, reject) => {
-      http
-        .get(url, { headers }, (res) => {
-          res.setEncoding('utf8');
-          res.once('data', (first: string) =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, first, res }),
-          );
-          res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, first: '', res }));
-        })
-        .on('error', reject);
-    },
-  );
-
 describe('ConnectionLimiter', () => {
   it('answers over the limit with an SSE retry hint and an end, and admits again once a stream ends', async () => {
     const limit = new ConnectionLimiter<http.IncomingMessage>({ total: 2, retry: { min: 100, max: 200 } });
     const { url, streams } = await serve(limit);
-    const admitted = [await open(`${url}/events`), await open(`${url}/events`)];
-    for (const { first } of admitted) expect(first).toBe(':\n');
-    const refused = await open(`${url}/events`);
+    const admitted = [await openEvents(`${url}/events`), await openEvents(`${url}/events`)];
+    for (const events of admitted) {
+      expect(await events.next()).toMatchObject({ data: 'admitted' });
+      expect(events.comments).toEqual(['']);
+    }
+    // Refused: a stream with nothing but a retry hint, then its end.
+    const refused = await openEvents(`${url}/events`);
     expect(refused.status).toBe(200);
-    expect(refused.headers['content-type']).toBe('text/event-stream; charset=utf-8');
-    expect(Number(/^retry: (\d+)\n$/.exec(refused.first)?.[1])).toBeGreaterThanOrEqual(100);
+    expect(refused.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(await refused.waitForEnd()).toBe(true);
+    expect(refused.received).toEqual([]);
+    expect(refused.comments).toEqual([]);
+    expect(refused.retry).toBeGreaterThanOrEqual(100);
     expect(streams).toHaveLength(2);
     expect(limit.open).toBe(2);
     streams[0]?.close();
     expect(limit.open).toBe(1);
-    expect((await open(`${url}/events`)).first).toBe(':\n');
-    for (const { res } of admitted) res.destroy();
+    const again = await openEvents(`${url}/events`);
+    expect(await again.next()).toMatchObject({ data: 'admitted' });
   });
 
   it('answers 429 per key and 503 in all, with Retry-After, when asked to', async () => {
@@ -73,14 +66,15 @@ describe('ConnectionLimiter', () => {
       retry: { min: 1500, max: 1500 },
     });
     const { url } = await serve(limit);
-    const opened = [await open(`${url}/events`, { 'x-user': 'a' }), await open(`${url}/events`, { 'x-user': 'a' })];
-    const perKey = await open(`${url}/events`, { 'x-user': 'a' });
+    const open = (user: string) => openEvents(`${url}/events`, { headers: { 'x-user': user } });
+    await open('a');
+    await open('a');
+    const perKey = await open('a');
     expect(perKey.status).toBe(429);
-    expect(perKey.headers['retry-after']).toBe('2');
-    opened.push(await open(`${url}/events`, { 'x-user': 'b' }));
-    const total = await open(`${url}/events`, { 'x-user': 'c' });
+    expect(perKey.headers.get('retry-after')).toBe('2');
+    await open('b');
+    const total = await open('c');
     expect(total.status).toBe(503);
-    for (const { res } of opened) res.destroy();
   });
 
   it("makes Chromium's EventSource come back by itself, and succeed once load drops", async () => {

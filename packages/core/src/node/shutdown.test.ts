@@ -1,25 +1,17 @@
 import http from 'node:http';
 import net from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
+import { type EventReader, openEvents } from '@ssekit/testing';
 import { describe, expect, it } from 'vitest';
 import { listenForTest } from '../../test/helpers.js';
 import { ChannelRegistry, createResponse } from '../index.js';
 import { createStream, shutdown } from './index.js';
 
-/** A client that reads its stream to the end; resolves with all it read. */
-function reader(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => {
-          text += chunk;
-        });
-        res.on('end', () => resolve(text));
-        res.on('error', () => resolve(text));
-      })
-      .on('error', reject);
-  });
+/** Reads `events` to the end: the server's end, not a cut connection. */
+async function readToEnd(events: EventReader): Promise<EventReader> {
+  expect(await events.waitForEnd()).toBe(true);
+  expect(events.dropped).toBe(false);
+  return events;
 }
 
 describe('shutdown', () => {
@@ -34,13 +26,15 @@ describe('shutdown', () => {
       else stream.send('hello');
     });
     const { url, port } = await listenForTest(server);
-    const readers = Array.from({ length: 50 }, () => reader(`${url}/plain`));
-    const subscribers = Array.from({ length: 5 }, () => reader(`${url}/channel`));
     // A client that asks for a stream, then never reads: 4 MB wait for it.
     const stalled = net.connect(port, '127.0.0.1');
     stalled.write('GET /flood HTTP/1.1\r\nHost: x\r\n\r\n');
     stalled.pause();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const [readers, subscribers] = await Promise.all([
+      Promise.all(Array.from({ length: 50 }, () => openEvents(`${url}/plain`))),
+      Promise.all(Array.from({ length: 5 }, () => openEvents(`${url}/channel`))),
+      new Promise((resolve) => setTimeout(resolve, 300)),
+    ]);
 
     const started = Date.now();
     await shutdown(server, { registry, deadline: 500 });
@@ -50,11 +44,19 @@ describe('shutdown', () => {
     expect(took).toBeGreaterThanOrEqual(400);
     expect(took).toBeLessThan(3_000);
 
-    const retries = (await Promise.all(readers)).map((text) => Number(/retry: (\d+)\n$/.exec(text)?.[1]));
+    // Each stream's last field is its retry hint: the event before it carries none.
+    const retries: number[] = [];
+    for (const events of await Promise.all(readers.map(readToEnd))) {
+      expect(events.received).toEqual([{ event: 'message', data: 'hello', id: undefined, retry: undefined }]);
+      retries.push(events.retry ?? Number.NaN);
+    }
     for (const retry of retries) expect(retry).toBeGreaterThanOrEqual(1000);
     for (const retry of retries) expect(retry).toBeLessThanOrEqual(5000);
     expect(new Set(retries).size).toBeGreaterThan(10);
-    for (const text of await Promise.all(subscribers)) expect(text).toMatch(/retry: \d+\n$/);
+    for (const events of await Promise.all(subscribers.map(readToEnd))) {
+      expect(events.received).toEqual([]);
+      expect(events.retry).toBeGreaterThan(0);
+    }
     // The stalled client's response was destroyed at the deadline, its bytes dropped.
     expect(flooded?.destroyed).toBe(true);
     expect(flooded?.writableFinished).toBe(false);
@@ -74,12 +76,17 @@ describe('shutdown of a fetch-style server on Node', () => {
       fetch: (request: Request) => createResponse(request, () => {}, { heartbeat: false }),
     }) as http.Server;
     const { url } = await listenForTest(server);
-    const bodies = Array.from({ length: 5 }, () => reader(url));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Open once their heads arrived: no need to wait longer before shutting down.
+    const streams = await Promise.all(Array.from({ length: 5 }, () => openEvents(url)));
     const started = Date.now();
     await shutdown(server, { deadline: 5_000 });
     // Each stream ended after its hint, and its connection with it: nothing waited for the deadline.
     expect(Date.now() - started).toBeLessThan(2_000);
-    for (const text of await Promise.all(bodies)) expect(text).toMatch(/^:\nretry: \d+\n$/);
+    // The opening comment, then the hint, and nothing else.
+    for (const events of await Promise.all(streams.map(readToEnd))) {
+      expect(events.comments).toEqual(['']);
+      expect(events.received).toEqual([]);
+      expect(events.retry).toBeGreaterThan(0);
+    }
   });
 });
