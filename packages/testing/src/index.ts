@@ -492,6 +492,8 @@ async function opened(opening: Promise<Connection>, ms = DEFAULT_TIMEOUT_MS): Pr
   }
 }
 
+let warnedOfRequire = false;
+
 /** Closes `reader` after the current vitest test, when there is one. */
 async function adopt<R extends EventReader<ReceivedEvent>>(reader: R): Promise<R> {
   // Only inside a vitest worker: elsewhere vitest may not be installed, and need not be.
@@ -502,9 +504,12 @@ async function adopt<R extends EventReader<ReceivedEvent>>(reader: R): Promise<R
   } catch {
     // The CommonJS build imports with require(), which vitest refuses; vitest itself loads
     // packages as ES modules, so this is a require() of ours from a test's own CommonJS file.
-    warnOnce(
-      '@ssekit/testing was loaded with require(), which cannot import vitest: readers are not closed after each test; close() them, or import the package.',
-    );
+    if (!warnedOfRequire) {
+      warnedOfRequire = true;
+      process.emitWarning(
+        '@ssekit/testing was loaded with require(), which cannot import vitest: readers are not closed after each test; close() them, or import the package.',
+      );
+    }
     return reader;
   }
   try {
@@ -513,12 +518,6 @@ async function adopt<R extends EventReader<ReceivedEvent>>(reader: R): Promise<R
     // Outside a test (beforeAll, module scope) there is no test to finish: the caller closes it.
   }
   return reader;
-}
-
-let warned = false;
-function warnOnce(message: string): void {
-  if (!warned) process.emitWarning(message);
-  warned = true;
 }
 
 /**
