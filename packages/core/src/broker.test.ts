@@ -39,9 +39,33 @@ describe('MemoryBroker', () => {
     expect(await read(await broker.replay('a', a[2] as string))).toEqual({ gap: undefined, ids: a.slice(3) });
     // Expired: the ids after it that history still holds follow the gap.
     expect(await read(await broker.replay('a', a[0] as string))).toEqual({ gap: 'expired', ids: a.slice(2) });
-    for (const foreign of [b, `${epoch}-5`, `${epoch}-0`, `${epoch}-01`, 'made-up']) {
+    // The newest needs nothing, even once history no longer holds it.
+    expect(await read(await broker.replay('a', a[3] as string))).toEqual({ gap: undefined, ids: [] });
+    for (const foreign of [b, `${epoch}-5`, `${epoch}-01`, 'made-up']) {
       expect(await read(await broker.replay('a', foreign))).toEqual({ gap: 'unknown', ids: [] });
     }
+    await broker.close();
+  });
+
+  it('gives the end of history as newestId, from which replay misses nothing', async () => {
+    const broker = new MemoryBroker({ history: { size: 2 } });
+    // Nothing published and nobody listening: a start before anything.
+    const before = await broker.newestId('a');
+    const first = await broker.publish('a', { data: '1' });
+    const start = await broker.newestId('a');
+    expect(start).toBe(first);
+    const second = await broker.publish('a', { data: '2' });
+    expect(await read(await broker.replay('a', before))).toEqual({ gap: undefined, ids: [first, second] });
+    expect(await read(await broker.replay('a', start))).toEqual({ gap: undefined, ids: [second] });
+    expect(await read(await broker.replay('b', await broker.newestId('b')))).toEqual({ gap: undefined, ids: [] });
+    // A channel that exists but has sent nothing yet starts at its `-0`; once history lost its
+    // first events, replay from there says so.
+    await broker.subscribe('c', () => {});
+    const empty = await broker.newestId('c');
+    expect(empty).toMatch(/-0$/);
+    const c = [];
+    for (let i = 0; i < 3; i++) c.push(await broker.publish('c', { data: String(i) }));
+    expect(await read(await broker.replay('c', empty))).toEqual({ gap: 'expired', ids: c.slice(1) });
     await broker.close();
   });
 

@@ -144,6 +144,14 @@ export interface Broker {
    * whole history up front.
    */
   replay(channel: string, lastEventId: string, options?: ReplayOptions): Promise<Replay>;
+  /**
+   * An id that stands for the end of `channel`'s history now: `replay` after it gives what is
+   * published from then on, with no gap, even if nothing had been published before. A stream
+   * that follows many channels starts each at it, so that a channel which sent it nothing
+   * before a reconnect still resumes without loss. A broker without it makes such a channel
+   * resume with a gap.
+   */
+  newestId?(channel: string): Promise<string>;
   /** Stops delivering and releases connections and timers. Harmless when already closed. */
   close(): Promise<void>;
   /**
@@ -263,13 +271,25 @@ export class MemoryBroker implements Broker {
     if (index >= 0) return Promise.resolve({ pages: onePage(history.slice(index + 1).map((r) => r.message)) });
     // An id this channel gave that history no longer holds is older than all it holds; only
     // when the oldest held is the very next one is nothing missing.
-    const n = state && this.#gave(state, lastEventId);
-    if (n) {
+    // `0` is from before the channel had any state (see newestId): all it has since is new.
+    if (!state && lastEventId === '0') return Promise.resolve({ pages: NO_PAGES });
+    const n = state ? this.#gave(state, lastEventId) : -1;
+    if (state && n >= 0) {
       const pages = onePage(history.map((r) => r.message));
-      const next = history[0]?.message.id === `${state.epoch}-${n + 1}`;
+      const next = n === state.seq || history[0]?.message.id === `${state.epoch}-${n + 1}`;
       return Promise.resolve(next ? { pages } : { gap: 'expired', pages });
     }
     return Promise.resolve({ gap: 'unknown', pages: NO_PAGES });
+  }
+
+  /**
+   * `<epoch>-<n>` of the channel's last event; `0` when it has no state (nothing published and
+   * nobody listening), which replays whatever the channel gets from then on.
+   */
+  newestId(channel: string): Promise<string> {
+    checkChannelName(channel);
+    const state = this.#channels.get(channel);
+    return Promise.resolve(state ? `${state.epoch}-${state.seq}` : '0');
   }
 
   close(): Promise<void> {
@@ -288,11 +308,15 @@ export class MemoryBroker implements Broker {
     }
   }
 
-  /** The `n` of `id` when it is one this channel state gave (`<epoch>-<n>`, n from 1 to seq), else 0. */
+  /**
+   * The `n` of `id` when this channel state gave it (`<epoch>-<n>`, n from 1 to seq, or 0 for
+   * its start, see {@link newestId}); `0` also for `0`, from before any state; else -1.
+   */
   #gave(state: ChannelState, id: string): number {
-    if (!id.startsWith(`${state.epoch}-`)) return 0;
+    if (id === '0') return 0;
+    if (!id.startsWith(`${state.epoch}-`)) return -1;
     const n = id.slice(state.epoch.length + 1);
-    return /^[1-9]\d{0,15}$/.test(n) && Number(n) <= state.seq ? Number(n) : 0;
+    return /^(0|[1-9]\d{0,15})$/.test(n) && Number(n) <= state.seq ? Number(n) : -1;
   }
 
   #state(channel: string): ChannelState {

@@ -313,6 +313,7 @@ describe('ChannelRegistry', () => {
       const broker = new MemoryBroker({ history: { size: 10, maxAge: 1000 } });
       const registry = new ChannelRegistry({ broker });
       const id = await registry.channel('news').publish('old');
+      await registry.channel('news').publish('old too'); // the one the client misses
       const other = await registry.channel('other').publish('old');
       expect(registry.names()).toEqual([]); // no subscribers: nothing kept but the history
       // A listener (another instance's, say) keeps the channel; with none, the channel goes

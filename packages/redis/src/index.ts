@@ -107,6 +107,8 @@ const MAX_PAGE_COUNT = 1_000;
 /** Bytes of a replay page when the channel does not say (the default `maxBufferedBytes`). */
 const DEFAULT_PAGE_BYTES = 256 * 1024;
 // Canonical, as Redis writes them (no leading zeros), so that ids compare as text.
+/** The id before every id of a stream: where a channel with no stream yet starts. */
+const BEFORE_ALL = '0-0';
 const STREAM_ID = /^(0|[1-9]\d{0,18})-(0|[1-9]\d{0,18})$/;
 
 /** Most channels whose floor (highest id seen) one broker remembers; past it, the oldest go. */
@@ -492,7 +494,9 @@ export class RedisBroker implements Broker {
     await this.ready;
     const key = this.#prefix + channel;
     const info = STREAM_ID.test(lastEventId) ? await this.#info(key) : undefined;
-    const newest = info?.['last-generated-id'] ?? '0-0';
+    // From before the channel's stream existed (see newestId): nothing published, nothing missed.
+    if (!info && lastEventId === BEFORE_ALL) return { pages: noPages() };
+    const newest = info?.['last-generated-id'] ?? BEFORE_ALL;
     if (!info || compareIds(lastEventId, newest) > 0) return { gap: 'unknown', pages: noPages() };
     // Up to date, however much history is left: nothing to send and nothing lost.
     if (compareIds(lastEventId, newest) === 0) return { pages: noPages() };
@@ -553,11 +557,22 @@ export class RedisBroker implements Broker {
    * is `expired` (conservative: it may have been the very last one trimmed); else the stream
    * never had it.
    */
-  async #missing(key: string, lastEventId: string): Promise<'expired' | 'unknown'> {
+  async #missing(key: string, lastEventId: string): Promise<'expired' | 'unknown' | undefined> {
     const info = await this.#info(key);
-    if (!info || trimmed(info) === 0) return 'unknown';
+    // Nothing trimmed: an id the stream never held, unless it is the one before all of them.
+    if (!info || trimmed(info) === 0) return lastEventId === BEFORE_ALL ? undefined : 'unknown';
     const first = info['first-entry']?.[0];
     return first === undefined || compareIds(lastEventId, first) < 0 ? 'expired' : 'unknown';
+  }
+
+  /**
+   * The stream's last generated id (kept by Redis however far the stream was trimmed), or
+   * `0-0` for a channel with no stream yet, from which replay gives every event it gets.
+   */
+  async newestId(channel: string): Promise<string> {
+    checkChannelName(channel);
+    await this.ready;
+    return (await this.#info(this.#prefix + channel))?.['last-generated-id'] ?? BEFORE_ALL;
   }
 
   /** Orders two event ids of this broker: Redis stream ids, the same order on every instance. */
