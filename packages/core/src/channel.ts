@@ -54,6 +54,17 @@ export interface SubscribeOptions {
    * (the `Last-Event-ID` header or `lastEventId` query parameter); `null` for no replay.
    */
   lastEventId?: string | null;
+  /**
+   * @internal How this subscriber's events and gap are framed, in place of the channel's own
+   * frame: a stream of many channels tags each with its channel and its cursor.
+   */
+  frames?: SubscriberFrames;
+}
+
+/** @internal The frames of one subscriber that are not the channel's own. */
+export interface SubscriberFrames {
+  event(message: BrokerMessage): Uint8Array;
+  gap(data: string): Uint8Array;
 }
 
 /** Options of {@link ChannelRegistry}. */
@@ -118,6 +129,7 @@ export interface PublishOptions {
 interface Subscriber {
   readonly stream: SseStream<never>;
   readonly filter: ((message: ChannelMessage) => boolean) | undefined;
+  readonly frames: SubscriberFrames | undefined;
   /** Live messages held back while the replay is fetched and written. */
   pending: BrokerMessage[] | undefined;
   /** Bytes in `pending`, held to the stream's own bound. */
@@ -215,6 +227,15 @@ export class Channel<Events extends object = EventMap> {
     return this.#registry.join(this.name).add(target, options);
   }
 
+  /**
+   * An id for the end of this channel's history now: a subscriber that resumes after it gets
+   * every later event, with no gap even if none came before. `undefined` when the broker
+   * cannot tell (it has no {@link Broker.newestId}).
+   */
+  newestId(): Promise<string | undefined> {
+    return this.#registry.broker.newestId?.(this.name) ?? Promise.resolve(undefined);
+  }
+
   /** @internal Ends every subscription with a retry hint: each client reconnects, and resumes. */
   reconnectAll(): void {
     this.#registry.subscribersOf(this.name)?.reconnectAll();
@@ -250,6 +271,7 @@ class ChannelSubscribers {
     const subscriber: Subscriber = {
       stream,
       filter: options.filter,
+      frames: options.frames,
       pending,
       pendingBytes: 0,
       active: true,
@@ -315,7 +337,9 @@ class ChannelSubscribers {
       subscriber.newest = message.id;
     }
     try {
-      if (!subscriber.filter || subscriber.filter(message)) subscriber.stream.writeFrame(message.frame);
+      if (!subscriber.filter || subscriber.filter(message)) {
+        subscriber.stream.writeFrame(subscriber.frames ? subscriber.frames.event(message) : message.frame);
+      }
     } catch (error) {
       // A filter that throws costs its own subscriber the stream, nobody else anything.
       this.#registry.report(error, this.name);
@@ -360,7 +384,7 @@ class ChannelSubscribers {
       // The client's id says nothing about what it has: every live event is new to it.
       subscriber.newest = undefined;
       const data = JSON.stringify({ lastEventId, reason: replay.gap });
-      stream.writeFrame(encode({ event: GAP_EVENT, data }));
+      stream.writeFrame(subscriber.frames ? subscriber.frames.gap(data) : encode({ event: GAP_EVENT, data }));
     } else counters.resumes++;
     // A broker that orders ids drops what was replayed by id order (`newest`); others by id.
     const written = this.#registry.broker.compareIds ? undefined : new Set<string>();

@@ -10,7 +10,10 @@
  * - `SERIALIZE_FAILED`: the serializer threw or did not return a string.
  * - `INVALID_OPTION`: an option of a stream or sink is out of range.
  * - `INVALID_CHANNEL`: a channel name is not a well-formed Unicode string (it holds a lone
- *   surrogate, which would reach a networked broker as U+FFFD and meet another channel).
+ *   surrogate, which would reach a networked broker as U+FFFD and meet another channel), or a
+ *   stream of many channels was given one with a line break (its data lines name the channel).
+ * - `TOO_MANY_CHANNELS`: a stream of many channels would follow more than its `maxChannels`,
+ *   or more than its resume cursor has room for.
  * - `REGISTRY_CLOSED`: a publish after `ChannelRegistry.close()`.
  * - `BROKER_UNAVAILABLE`: a networked broker cannot reach its server (at start-up, or for a
  *   publish during an outage); the message names the server.
@@ -29,6 +32,7 @@ export type SseErrorCode =
   | 'SERIALIZE_FAILED'
   | 'INVALID_OPTION'
   | 'INVALID_CHANNEL'
+  | 'TOO_MANY_CHANNELS'
   | 'REGISTRY_CLOSED'
   | 'BROKER_UNAVAILABLE'
   | 'REPLAY_OVERTAKEN'

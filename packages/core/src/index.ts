@@ -26,6 +26,7 @@ export {
   type PublishOptions,
   type SubscribeOptions,
 } from './channel.js';
+export { CursorKey, MAX_CURSOR_LENGTH } from './cursor.js';
 export { type EndCode, endReason, SseError, type SseErrorCode } from './errors.js';
 export { type EncodeOptions, encode, encodeComment, jsonSerializer, type Serializer, type SseEvent } from './format.js';
 export { type CorsOptions, SSE_HEADERS } from './headers.js';
@@ -36,6 +37,12 @@ export {
   type Refusal,
   refusalResponse,
 } from './limits.js';
+export {
+  DEFAULT_MAX_CHANNELS,
+  type FollowedChannels,
+  type FollowOptions,
+  followChannels,
+} from './many-channels.js';
 export { readMetrics, type SseMetrics } from './metrics.js';
 export {
   checkStreamOptions,

@@ -1,8 +1,13 @@
+import { MAX_CURSOR_LENGTH } from './cursor.js';
+
 /**
- * The longest `Last-Event-ID` that is read, in UTF-16 code units. Ids that ssekit and its
- * brokers assign are under 50; a longer one is ignored, never stored or echoed back.
+ * The longest `Last-Event-ID` that is read, in UTF-16 code units: 4 096. Ids that ssekit's
+ * brokers assign are under 50, but the id of a stream that follows many channels is a cursor
+ * holding each channel's name and position ({@link MAX_CURSOR_LENGTH}); a longer one is
+ * ignored, never stored or echoed back. Browsers send the header as they received the id, and
+ * 4 KiB stays well inside Node's 16 KiB of request headers and nginx's 8 KiB header line.
  */
-export const MAX_LAST_EVENT_ID_LENGTH = 256;
+export const MAX_LAST_EVENT_ID_LENGTH = MAX_CURSOR_LENGTH;
 
 // No id that a stream can send contains these (ssekit refuses them), so a client cannot
 // have seen one: such a value is forged, and ignored.

@@ -1,6 +1,18 @@
 import net from 'node:net';
 import { createClient, RESP_TYPES } from '@redis/client';
-import { type BrokerMessage, ChannelRegistry, createWebSink, GAP_EVENT, SseError, SseStream } from '@ssekit/core';
+import {
+  type BrokerMessage,
+  ChannelRegistry,
+  CursorKey,
+  createResponse,
+  createWebSink,
+  type FollowedChannels,
+  followChannels,
+  GAP_EVENT,
+  SseError,
+  SseStream,
+} from '@ssekit/core';
+import { openEvents } from '@ssekit/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RedisServer, startRedis } from '../test/redis-server.js';
 import { RedisBroker, type RedisBrokerClient } from './index.js';
@@ -175,6 +187,26 @@ describe('RedisBroker', () => {
     trim.destroy();
     expect(await replayed(target, channel, ids[9])).toEqual({ gap: undefined, messages: [] });
     expect(await replayed(target, channel, ids[8])).toEqual({ gap: 'expired', messages: [] });
+  });
+
+  it('gives the end of history as newestId, from which replay misses nothing, on any instance', async () => {
+    const [a, b] = await Promise.all([broker({ history: { size: 3 } }), broker({ history: { size: 3 } })]);
+    const channel = freshChannel();
+    const before = await a.newestId(channel); // no stream yet
+    expect(before).toBe('0-0');
+    expect(await replayed(b, channel, before)).toEqual({ gap: undefined, messages: [] });
+    const first = await a.publish(channel, { data: 'first' });
+    expect(await b.newestId(channel)).toBe(first);
+    await b.publish(channel, { data: 'second' });
+    expect(texts((await replayed(a, channel, before)).messages)).toEqual(['first', 'second']);
+    expect(texts((await replayed(b, channel, first)).messages)).toEqual(['second']);
+    // Once the stream lost events, replay from before all of them says so.
+    for (let i = 0; i < 5; i++) await a.publish(channel, { data: `more ${i}` });
+    const trim = createClient({ url: redis.url });
+    await trim.connect();
+    await trim.sendCommand(['XTRIM', `ssekit:${channel}`, 'MAXLEN', '3']);
+    trim.destroy();
+    expect((await replayed(b, channel, before)).gap).toBe('expired');
   });
 
   it('refuses an app-chosen id, which would break the one order', async () => {
@@ -573,5 +605,63 @@ describe('ChannelRegistry over RedisBroker', () => {
     const lost = subscriber(second, channel, '1-0');
     expect(await lost.readUntil((t) => t.includes(GAP_EVENT))).toContain(`event: ${GAP_EVENT}`);
     lost.stream.close();
+  });
+});
+
+describe('followChannels over RedisBroker', () => {
+  it('resumes every channel of a stream on another instance from its one cursor, exactly once', async () => {
+    const key = new CursorKey('the secret both instances share, 32+ bytes');
+    const instance = async () => {
+      const registry = new ChannelRegistry({ broker: await broker() });
+      const served: { followed?: FollowedChannels } = {};
+      const app = {
+        fetch: (request: Request) =>
+          createResponse(request, async (stream) => {
+            const channels = new URL(request.url).searchParams.get('channels')?.split(',') ?? [];
+            served.followed = await followChannels(registry, stream, { channels, key, restore: () => true });
+          }),
+      };
+      return { registry, app, served };
+    };
+    const [a, b] = [await instance(), await instance()];
+    const [one, two, late] = [freshChannel(), freshChannel(), freshChannel()];
+    const published = new Map<string, string[]>([one, two, late].map((channel) => [channel, []]));
+    const publish = async (from: ChannelRegistry, channel: string, data: string) => {
+      await from.channel(channel).publish(data);
+      published.get(channel)?.push(`${channel}\n${data}`);
+    };
+    const path = `/?channels=${one},${two}`;
+
+    const first = await openEvents(a.app, { path });
+    await vi.waitFor(() => expect(a.registry.names()).toHaveLength(2));
+    await publish(b.registry, one, 'one 1');
+    await publish(a.registry, two, 'two 1');
+    await first.take(2);
+    first.close();
+    // While the client is away, published from either instance.
+    await publish(a.registry, two, 'two 2');
+    await publish(b.registry, one, 'one 2');
+
+    const second = await openEvents(b.app, { path, lastEventId: first.lastEventId });
+    await second.take(2);
+    // A channel added on B, cut before it sent anything, comes back on A with what it missed.
+    await vi.waitFor(() => expect(b.served.followed).toBeDefined());
+    await b.served.followed?.add(late);
+    await publish(a.registry, one, 'one 3');
+    await second.next();
+    second.close();
+    await publish(b.registry, late, 'late 1');
+    await publish(b.registry, two, 'two 3');
+
+    const third = await openEvents(a.app, { path, lastEventId: second.lastEventId });
+    await third.take(2);
+    await vi.waitFor(() => expect(a.served.followed?.channels).toEqual([one, two, late]));
+    const received = [first, second, third].flatMap((reader) => reader.received);
+    expect(received.map(({ event }) => event)).not.toContain(GAP_EVENT);
+    for (const [channel, events] of published) {
+      expect(received.map(({ data }) => String(data)).filter((data) => data.startsWith(`${channel}\n`))).toEqual(
+        events,
+      );
+    }
   });
 });
