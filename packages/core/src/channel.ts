@@ -287,8 +287,9 @@ class ChannelSubscribers {
       this.#listening = listening;
       listening.catch(() => {}); // reported through each subscriber below
     }
+    let stopListening = (): void => {};
     const unsubscribe = (): void => {
-      stream.signal.removeEventListener('abort', unsubscribe);
+      stopListening();
       subscriber.active = false;
       if (!this.#subscribers.delete(subscriber) || this.#subscribers.size > 0) return;
       void this.#listening?.then(
@@ -298,7 +299,7 @@ class ChannelSubscribers {
       this.#listening = undefined;
       this.#registry.release(this);
     };
-    stream.signal.addEventListener('abort', unsubscribe);
+    stopListening = stream.onClose(unsubscribe);
     void this.#start(subscriber, this.#listening, lastEventId);
     return unsubscribe;
   }

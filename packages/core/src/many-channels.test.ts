@@ -175,6 +175,27 @@ describe('followChannels', () => {
     expect(received).toContainEqual(['message', 'calm', 'calm 0']);
   });
 
+  it('follows 30 channels without a warning of too many listeners, and releases them all', async () => {
+    const warnings: Error[] = [];
+    const warn = (warning: Error) => warnings.push(warning);
+    process.on('warning', warn);
+    try {
+      const registry = new ChannelRegistry();
+      const { url } = await serve(registry);
+      const channels = Array.from({ length: 30 }, (_, i) => `c${i}`);
+      const events = await openEvents(`${url}/?channels=${channels.join(',')}`);
+      await until(() => (registry.names().length === 30 ? true : undefined));
+      await registry.channel('c29').publish('last');
+      expect(split(await events.next())).toEqual(['message', 'c29', 'last']);
+      events.close();
+      await until(() => (registry.names().length === 0 ? true : undefined));
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings.map((warning) => warning.message)).toEqual([]);
+    } finally {
+      process.off('warning', warn);
+    }
+  });
+
   it('bounds the channels of a stream, and refuses a name with a line break', async () => {
     const registry = new ChannelRegistry();
     const { served, url } = await serve(registry, { maxChannels: 2 });

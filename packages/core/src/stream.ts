@@ -242,6 +242,9 @@ export class SseStream<Events extends object = EventMap> {
   readonly #maxEventBytes: number;
   readonly #onOverflow: NonNullable<StreamOptions['onOverflow']>;
   readonly #onError: StreamOptions['onError'];
+  /** The listeners of {@link SseStream.onClose}, called in the order they were added. */
+  readonly #closeListeners = new Set<() => void>();
+  #closeListened = false;
   // Read on every write: a plain field, since reading `signal.aborted` costs a brand check.
   #closed = false;
   #queue: Uint8Array[] = [];
@@ -318,6 +321,19 @@ export class SseStream<Events extends object = EventMap> {
       listener(signal.reason as SseError);
       return () => {};
     }
+    // One listener on the signal for all of them: a stream that follows many channels has one
+    // per channel, and Node warns of a leak past ten listeners on one signal.
+    if (!this.#closeListened) {
+      this.#closeListened = true;
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const call of this.#closeListeners) call();
+          this.#closeListeners.clear();
+        },
+        { once: true },
+      );
+    }
     // Called from the signal's dispatch, where a throw would be an uncaught exception.
     const call = (): void => {
       try {
@@ -326,8 +342,8 @@ export class SseStream<Events extends object = EventMap> {
         reportError(this.#onError, error, 'an onClose listener threw');
       }
     };
-    signal.addEventListener('abort', call, { once: true });
-    return () => signal.removeEventListener('abort', call);
+    this.#closeListeners.add(call);
+    return () => this.#closeListeners.delete(call);
   }
 
   /** Whether the stream has ended; writes then return `false`. */
