@@ -26,6 +26,18 @@ export {
   type PublishOptions,
   type SubscribeOptions,
 } from './channel.js';
+export {
+  type ChannelsChange,
+  type ChannelsChangeAnswer,
+  type ChannelsRoute,
+  type ChannelsRouteOptions,
+  type ChannelVerdict,
+  channelsFromQuery,
+  createChannelsRoute,
+  MAX_CHANGE_BYTES,
+  readJsonBody,
+  STREAM_EVENT,
+} from './channels-route.js';
 export { CursorKey, MAX_CURSOR_LENGTH } from './cursor.js';
 export { type EndCode, endReason, SseError, type SseErrorCode } from './errors.js';
 export { type EncodeOptions, encode, encodeComment, jsonSerializer, type Serializer, type SseEvent } from './format.js';

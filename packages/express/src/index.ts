@@ -8,7 +8,11 @@ import {
   type ChannelAdmission,
   type ChannelRegistry,
   type ChannelRouteOptions as CoreChannelRouteOptions,
+  type ChannelsRouteOptions as CoreChannelsRouteOptions,
+  channelsFromQuery,
   createChannelRoute,
+  createChannelsRoute,
+  readJsonBody,
   type SseStream,
   type SseStreamOptions,
   type UntypedSseStream,
@@ -133,5 +137,64 @@ export function channel(
     // What `answer` throws goes to Express too: a rejection left unhandled ends the process.
     if (admission instanceof Promise) admission.then(answer).catch(next);
     else answer(admission);
+  };
+}
+
+/**
+ * Options of {@link channels}: the stream's, and the route's `key`, `authorize` and
+ * `maxChannels`. `channels` defaults to the `channels` query parameter, comma-separated.
+ *
+ * @see {@link @ssekit/core!ChannelsRouteOptions}
+ */
+export interface ChannelsOptions
+  extends SseStreamOptions<IncomingMessage>,
+    Omit<CoreChannelsRouteOptions<ChannelRequest>, 'channels'>,
+    Partial<Pick<CoreChannelsRouteOptions<ChannelRequest>, 'channels'>> {}
+
+/** An Express handler whose request may carry a parsed `body` (from `express.json()`), typed structurally. */
+export type JsonHandler = (
+  req: IncomingMessage & { body?: unknown },
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void;
+
+/**
+ * Routes for many channels over one connection: `events` opens a stream that follows the
+ * channels the request asks for (each authorized alone, refused ones listed in the opening
+ * `ssekit-stream` event), and resumes them all from one `Last-Event-ID`; `subscriptions`
+ * takes a JSON `{ stream, subscribe?, unsubscribe? }` (read by `express.json()` if it runs
+ * first, else by itself, at most 16 KiB) to change an open stream's channels, and answers with
+ * what it did. Errors go to `next(error)`.
+ *
+ * @example
+ * const feed = channels(registry, { key, authorize: (channel, req) => mayRead(req.user, channel) });
+ * app.get('/events', feed.events);
+ * app.post('/events/subscriptions', feed.subscriptions);
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the routes are created.
+ */
+export function channels(
+  registry: ChannelRegistry,
+  options: ChannelsOptions,
+): { events: SseMiddleware; subscriptions: JsonHandler } {
+  const { key, authorize, maxChannels, channels: named, ...streamOptions } = options;
+  const open = createStreamOpener(streamOptions);
+  const route = createChannelsRoute<ChannelRequest>(registry, {
+    key,
+    channels: named ?? ((req) => channelsFromQuery(req.url)),
+    ...(authorize && { authorize }),
+    ...(maxChannels !== undefined && { maxChannels }),
+  });
+  return {
+    events: (req, res, next) => {
+      route.open(req as ChannelRequest, open(req, res)).catch(next);
+    },
+    subscriptions: (req, res, next) => {
+      (req.body === undefined ? readJsonBody(req) : Promise.resolve(req.body))
+        .then((body) => route.change(req as ChannelRequest, body))
+        .then(({ status, body }) => {
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+        })
+        .catch(next);
+    },
   };
 }

@@ -6,10 +6,14 @@
 import {
   type ChannelRegistry,
   type ChannelRouteOptions as CoreChannelRouteOptions,
+  type ChannelsRouteOptions as CoreChannelsRouteOptions,
   type CreateResponseOptions,
+  channelsFromQuery,
   createChannelRoute,
+  createChannelsRoute,
   createResponder,
   type EventMap,
+  readJsonBody,
   type SseStream,
 } from '@ssekit/core';
 import type { Context, Env, Handler } from 'hono';
@@ -97,5 +101,50 @@ export function channel<E extends Env = Env, P extends string = string>(
     const admission = await route(c);
     if ('status' in admission) return c.body(null, admission.status);
     return respond(c.req.raw, (stream) => void admission.subscribe(stream));
+  };
+}
+
+/**
+ * Options of {@link channels}: the response's, and the route's `key`, `authorize` and
+ * `maxChannels`, which get Hono's `c`. `channels` defaults to the `channels` query parameter.
+ *
+ * @see {@link @ssekit/core!ChannelsRouteOptions}
+ */
+export interface ChannelsOptions<E extends Env = Env, P extends string = string>
+  extends CreateResponseOptions,
+    Omit<CoreChannelsRouteOptions<Context<E, P>>, 'channels'>,
+    Partial<Pick<CoreChannelsRouteOptions<Context<E, P>>, 'channels'>> {}
+
+/**
+ * Handlers for many channels over one connection: `events` opens a stream that follows the
+ * channels asked for (each authorized alone, refused ones listed in the opening
+ * `ssekit-stream` event) and resumes them all from one `Last-Event-ID`; `subscriptions` takes
+ * a JSON `{ stream, subscribe?, unsubscribe? }` (at most 16 KiB) and answers with what it did.
+ * Subscribe calls must reach the instance (or isolate) that holds the stream.
+ *
+ * @example
+ * const feed = channels(registry, { key, authorize: (channel, c) => mayRead(c.get('user'), channel) });
+ * app.get('/events', feed.events);
+ * app.post('/events/subscriptions', feed.subscriptions);
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the handlers are created.
+ */
+export function channels<E extends Env = Env, P extends string = string>(
+  registry: ChannelRegistry,
+  options: ChannelsOptions<E, P>,
+): { events: Handler<E, P>; subscriptions: Handler<E, P> } {
+  const { key, authorize, maxChannels, channels: named, ...responseOptions } = options;
+  const respond = createResponder(responseOptions);
+  const route = createChannelsRoute<Context<E, P>>(registry, {
+    key,
+    channels: named ?? ((c) => channelsFromQuery(c.req.url)),
+    ...(authorize && { authorize }),
+    ...(maxChannels !== undefined && { maxChannels }),
+  });
+  return {
+    events: (c) => respond(c.req.raw, (stream) => route.open(c, stream)),
+    subscriptions: async (c) => {
+      const answer = await route.change(c, await readJsonBody(c.req.raw.body));
+      return c.json(answer.body, answer.status);
+    },
   };
 }

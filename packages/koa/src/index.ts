@@ -7,7 +7,11 @@ import type { IncomingMessage } from 'node:http';
 import {
   type ChannelRegistry,
   type ChannelRouteOptions as CoreChannelRouteOptions,
+  type ChannelsRouteOptions as CoreChannelsRouteOptions,
+  channelsFromQuery,
   createChannelRoute,
+  createChannelsRoute,
+  readJsonBody,
   type SseStream,
   type SseStreamOptions,
   type UntypedSseStream,
@@ -96,6 +100,55 @@ export function channel(
       ctx.body = null;
       ctx.status = admission.status;
     } else admission.subscribe(respondWithStream(ctx, open, options.onError));
+  };
+}
+
+/**
+ * Options of {@link channels}: the stream's, and the route's `key`, `authorize` and
+ * `maxChannels`, which get Koa's `ctx`. `channels` defaults to the `channels` query parameter.
+ *
+ * @see {@link @ssekit/core!ChannelsRouteOptions}
+ */
+export interface ChannelsOptions
+  extends SseStreamOptions<IncomingMessage>,
+    Omit<CoreChannelsRouteOptions<Context>, 'channels'>,
+    Partial<Pick<CoreChannelsRouteOptions<Context>, 'channels'>> {}
+
+/**
+ * Middleware for many channels over one connection: `events` opens a stream that follows the
+ * channels asked for (each authorized alone, refused ones listed in the opening
+ * `ssekit-stream` event) and resumes them all from one `Last-Event-ID`; `subscriptions` takes
+ * a JSON `{ stream, subscribe?, unsubscribe? }` (`ctx.request.body` from a body parser, or
+ * read here, at most 16 KiB) and answers with what it did.
+ *
+ * @example
+ * const feed = channels(registry, { key, authorize: (channel, ctx) => mayRead(ctx.state.user, channel) });
+ * router.get('/events', feed.events);
+ * router.post('/events/subscriptions', feed.subscriptions);
+ * @throws {@link @ssekit/core!SseError} for invalid options, when the middleware is created.
+ */
+export function channels(
+  registry: ChannelRegistry,
+  options: ChannelsOptions,
+): { events: Middleware; subscriptions: Middleware } {
+  const { key, authorize, maxChannels, channels: named, ...streamOptions } = options;
+  const open = createBodyOpener(streamOptions);
+  const route = createChannelsRoute<Context>(registry, {
+    key,
+    channels: named ?? ((ctx) => channelsFromQuery(ctx.url)),
+    ...(authorize && { authorize }),
+    ...(maxChannels !== undefined && { maxChannels }),
+  });
+  return {
+    events: async (ctx) => {
+      await route.open(ctx, respondWithStream(ctx, open, options.onError));
+    },
+    subscriptions: async (ctx) => {
+      const parsed = (ctx.request as { body?: unknown }).body;
+      const answer = await route.change(ctx, parsed === undefined ? await readJsonBody(ctx.req) : parsed);
+      ctx.status = answer.status;
+      ctx.body = answer.body;
+    },
   };
 }
 

@@ -1,0 +1,185 @@
+import type { ChannelRegistry } from './channel.js';
+import type { CursorKey } from './cursor.js';
+import { SseError } from './errors.js';
+import { DEFAULT_MAX_CHANNELS, type FollowedChannels, followChannels } from './many-channels.js';
+import type { SseStream } from './stream.js';
+
+/**
+ * The event a stream of many channels opens with (after the gaps of a resume, if any, and
+ * before the channels' events): `data` is JSON
+ * `{ "stream": string, "channels": string[], "refused": [{ "channel": string, "status": 401 | 403 }] }`,
+ * the id that subscribe calls name, the channels followed, and those refused.
+ */
+export const STREAM_EVENT = 'ssekit-stream';
+
+/** Whether a request may read a channel: `true`; or `false`/`403` (forbidden), `401` (not signed in). */
+export type ChannelVerdict = boolean | 401 | 403;
+
+/** Options of {@link createChannelsRoute}; `Request` is the request as the framework gives it. */
+export interface ChannelsRouteOptions<Request> {
+  /** Signs the streams' cursors: the same secret on every instance. */
+  key: CursorKey;
+  /** The channels a request asks for when its stream opens. Adapters default to {@link channelsFromQuery}. */
+  channels: (request: Request) => string[];
+  /**
+   * Whether `request` may read `channel`: asked for each channel a stream asks for, at open, on
+   * resume and at each subscribe call. A refused channel is refused alone. Default: all may.
+   */
+  authorize?: (channel: string, request: Request) => ChannelVerdict | Promise<ChannelVerdict>;
+  /** Most channels one stream follows, and one subscribe call names. Default 32. */
+  maxChannels?: number;
+}
+
+/** What a subscribe call did: the channels now followed, and those it refused, with why. */
+export interface ChannelsChange {
+  subscribed: string[];
+  unsubscribed: string[];
+  refused: { channel: string; status: 401 | 403 | 413 | 400 }[];
+}
+
+/** The answer to a subscribe call: 200 with the change, 400 for a malformed body, 404 for an unknown stream. */
+export type ChannelsChangeAnswer =
+  | { status: 200; body: ChannelsChange }
+  | { status: 400 | 404; body: { error: string } };
+
+/** The framework-free part of every adapter's `channels()` routes. */
+export interface ChannelsRoute<Request> {
+  /** Follows the admitted channels of `request` on its `stream`, announced by {@link STREAM_EVENT}. */
+  open(request: Request, stream: SseStream): Promise<void>;
+  /**
+   * A subscribe call: `body` is `{ "stream": string, "subscribe"?: string[], "unsubscribe"?: string[] }`,
+   * at most `maxChannels` channels in all (see {@link readJsonBody} for its bytes). Channels
+   * are authorized with this call's request.
+   */
+  change(request: Request, body: unknown): Promise<ChannelsChangeAnswer>;
+}
+
+/** Most bytes of a subscribe call's body that {@link readJsonBody} reads: 16 KiB. */
+export const MAX_CHANGE_BYTES = 16 * 1024;
+
+/**
+ * A subscribe call's body, parsed as JSON: `undefined` (answered 400) when it is not JSON or
+ * longer than `maxBytes`, which is read no further.
+ *
+ * @param body - a Web request's `body`, or a Node request.
+ */
+export async function readJsonBody(
+  body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | null | undefined,
+  maxBytes = MAX_CHANGE_BYTES,
+): Promise<unknown> {
+  if (!body) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of 'getReader' in body ? chunksOf(body) : body) {
+    size += chunk.byteLength;
+    if (size > maxBytes) return undefined;
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+// Read by hand: not every runtime's ReadableStream is async-iterable. Leaving the loop early
+// cancels the stream.
+async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) yield read.value;
+  } finally {
+    void reader.cancel().catch(() => {});
+  }
+}
+
+/** The channels a URL asks for in its `channels` query parameter, comma-separated. */
+export function channelsFromQuery(url: string | undefined): string[] {
+  const query = url?.indexOf('?') ?? -1;
+  if (query === -1) return [];
+  const list = new URLSearchParams(url?.slice(query + 1)).get('channels') ?? '';
+  return list.split(',').filter(Boolean);
+}
+
+const asStrings = (value: unknown): string[] | undefined =>
+  value === undefined
+    ? []
+    : Array.isArray(value) && value.every((item) => typeof item === 'string')
+      ? value
+      : undefined;
+
+/**
+ * The shared logic of a route that streams many channels over one connection (see
+ * {@link followChannels}) and of the calls that change them: announce, authorize each
+ * channel, follow, subscribe and unsubscribe by stream id. Streams are found in this process:
+ * a subscribe call must reach the instance that holds the stream (sticky sessions, or route by
+ * the stream id).
+ */
+export function createChannelsRoute<Request>(
+  registry: ChannelRegistry,
+  options: ChannelsRouteOptions<Request>,
+): ChannelsRoute<Request> {
+  const { key, authorize, maxChannels = DEFAULT_MAX_CHANNELS } = options;
+  const streams = new Map<string, FollowedChannels>();
+  const verdict = async (channel: string, request: Request): Promise<true | 401 | 403> => {
+    const answer = authorize ? await authorize(channel, request) : true;
+    return answer === true ? true : answer === 401 ? 401 : 403;
+  };
+  const split = async (channels: string[], request: Request) => {
+    const admitted: string[] = [];
+    const refused: ChannelsChange['refused'] = [];
+    for (const channel of new Set(channels)) {
+      const answer = await verdict(channel, request);
+      if (answer === true) admitted.push(channel);
+      else refused.push({ channel, status: answer });
+    }
+    return { admitted, refused };
+  };
+
+  return {
+    async open(request, stream) {
+      const asked = options.channels(request).slice(0, maxChannels);
+      const { admitted, refused } = await split(asked, request);
+      const id = crypto.randomUUID();
+      const restore = async (channel: string) => (await verdict(channel, request)) === true;
+      const followed = await followChannels(registry, stream, { channels: admitted, key, restore, maxChannels });
+      if (stream.closed) return;
+      streams.set(id, followed);
+      stream.onClose(() => streams.delete(id));
+      stream.send(JSON.stringify({ stream: id, channels: followed.channels, refused }), { event: STREAM_EVENT });
+    },
+
+    async change(request, body) {
+      const { stream: id, subscribe, unsubscribe } = (body ?? {}) as Record<string, unknown>;
+      const adding = asStrings(subscribe);
+      const removing = asStrings(unsubscribe);
+      if (typeof id !== 'string' || !adding || !removing || adding.length + removing.length > maxChannels) {
+        return {
+          status: 400,
+          body: { error: `expected { stream, subscribe?, unsubscribe? }, with at most ${maxChannels} channels` },
+        };
+      }
+      const followed = streams.get(id);
+      if (!followed) return { status: 404, body: { error: 'no such stream open here' } };
+      const { admitted, refused } = await split(adding, request);
+      const subscribed: string[] = [];
+      for (const channel of admitted) {
+        try {
+          await followed.add(channel);
+          subscribed.push(channel);
+        } catch (error) {
+          if (!(error instanceof SseError)) throw error;
+          refused.push({ channel, status: error.code === 'TOO_MANY_CHANNELS' ? 413 : 400 });
+        }
+      }
+      for (const channel of removing) await followed.remove(channel);
+      return { status: 200, body: { subscribed, unsubscribed: removing, refused } };
+    },
+  };
+}
