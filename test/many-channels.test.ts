@@ -2,7 +2,7 @@
 // authorization of each channel and the resume of all of them from one Last-Event-ID.
 import http from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import { ChannelRegistry, CursorKey, STREAM_EVENT } from '@ssekit/core';
+import { ChannelRegistry, CursorKey, channelRules, STREAM_EVENT } from '@ssekit/core';
 import { channels as expressChannels } from '@ssekit/express';
 import { channels as honoChannels } from '@ssekit/hono';
 import { channels as koaChannels } from '@ssekit/koa';
@@ -10,7 +10,7 @@ import { type EventReader, openEvents } from '@ssekit/testing';
 import '@ssekit/testing/vitest';
 import express from 'express';
 import express4 from 'express4';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import Koa from 'koa';
 import koa2 from 'koa2';
 import { describe, expect, it } from 'vitest';
@@ -18,11 +18,19 @@ import { listenForTest } from '../packages/core/test/helpers.js';
 
 const key = new CursorKey('the many-channels test secret, 32 bytes+');
 
-/** A user may read the lobby, their own inbox and any doc; `x-user` stands for a session. */
-function mayRead(channel: string, user: string | undefined): boolean | 401 {
-  if (!user) return 401;
-  return channel === 'lobby' || channel === `users/${user}` || channel.startsWith('docs/');
-}
+/**
+ * A user may read the lobby, their own inbox and any doc, by channel pattern; `userOf` finds
+ * the user (the `x-user` header stands for a session) in the framework's request.
+ */
+const rules = <Request>(userOf: (request: Request) => string | undefined) =>
+  channelRules<Request>({
+    lobby: (request) => (userOf(request) ? true : 401),
+    'users/:id': (request, { id }) => {
+      const user = userOf(request);
+      return user ? user === id : 401;
+    },
+    'docs/:doc': (request) => (userOf(request) ? true : 401),
+  });
 const userOf = (headers: http.IncomingHttpHeaders) => headers['x-user'] as string | undefined;
 
 type Kind = { name: string; app: (registry: ChannelRegistry) => http.Server };
@@ -39,7 +47,7 @@ const kinds: Kind[] = [
       const feed = expressChannels(registry, {
         key,
         heartbeat: false,
-        authorize: (c, req) => mayRead(c, userOf(req.headers)),
+        authorize: rules((req) => userOf(req.headers)),
       });
       app.get('/events', feed.events);
       app.post('/events/subscriptions', feed.subscriptions);
@@ -58,7 +66,7 @@ const kinds: Kind[] = [
       const feed = koaChannels(registry, {
         key,
         heartbeat: false,
-        authorize: (c, ctx) => mayRead(c, userOf(ctx.headers)),
+        authorize: rules((ctx) => userOf(ctx.headers)),
       });
       app.use((ctx, next) => (ctx.path === '/events' ? feed.events(ctx, next) : feed.subscriptions(ctx, next)));
       return http.createServer(app.callback());
@@ -70,7 +78,7 @@ const kinds: Kind[] = [
       const feed = honoChannels(registry, {
         key,
         heartbeat: false,
-        authorize: (channel, c) => mayRead(channel, c.req.header('x-user')),
+        authorize: rules((c: Context) => c.req.header('x-user')),
       });
       const app = new Hono().get('/events', feed.events).post('/events/subscriptions', feed.subscriptions);
       return createAdaptorServer({ fetch: app.fetch }) as http.Server;

@@ -27,6 +27,13 @@ export {
   type SubscribeOptions,
 } from './channel.js';
 export {
+  type ChannelPattern,
+  type ChannelRule,
+  channelPattern,
+  channelRules,
+  type PatternParams,
+} from './channel-pattern.js';
+export {
   type ChannelsChange,
   type ChannelsChangeAnswer,
   type ChannelsRoute,
