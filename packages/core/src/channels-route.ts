@@ -19,8 +19,11 @@ export type ChannelVerdict = boolean | 401 | 403;
 export interface ChannelsRouteOptions<Request> {
   /** Signs the streams' cursors: the same secret on every instance. */
   key: CursorKey;
-  /** The channels a request asks for when its stream opens. Adapters default to {@link channelsFromQuery}. */
-  channels: (request: Request) => string[];
+  /**
+   * The channels a request asks for when its stream opens. Default: the `channels` query
+   * parameter, comma-separated ({@link channelsFromQuery}).
+   */
+  channels?: (request: Request) => string[];
   /**
    * Whether `request` may read `channel`: asked for each channel a stream asks for, at open, on
    * resume and at each subscribe call. A refused channel is refused alone. Default: all may.
@@ -117,15 +120,18 @@ const asStrings = (value: unknown): string[] | undefined =>
 /**
  * The shared logic of a route that streams many channels over one connection (see
  * {@link followChannels}) and of the calls that change them: announce, authorize each
- * channel, follow, subscribe and unsubscribe by stream id. Streams are found in this process:
+ * channel, follow, subscribe and unsubscribe by stream id; `urlOf` gives a request's URL, for
+ * the default `channels`. Streams are found in this process:
  * a subscribe call must reach the instance that holds the stream (sticky sessions, or route by
  * the stream id).
  */
 export function createChannelsRoute<Request>(
   registry: ChannelRegistry,
   options: ChannelsRouteOptions<Request>,
+  urlOf: (request: Request) => string | undefined,
 ): ChannelsRoute<Request> {
   const { key, authorize, maxChannels = DEFAULT_MAX_CHANNELS } = options;
+  const asked = options.channels ?? ((request: Request) => channelsFromQuery(urlOf(request)));
   const streams = new Map<string, FollowedChannels>();
   const verdict = async (channel: string, request: Request): Promise<true | 401 | 403> => {
     const answer = authorize ? await authorize(channel, request) : true;
@@ -144,8 +150,7 @@ export function createChannelsRoute<Request>(
 
   return {
     async open(request, stream) {
-      const asked = options.channels(request).slice(0, maxChannels);
-      const { admitted, refused } = await split(asked, request);
+      const { admitted, refused } = await split(asked(request).slice(0, maxChannels), request);
       const id = crypto.randomUUID();
       const restore = async (channel: string) => (await verdict(channel, request)) === true;
       const followed = await followChannels(registry, stream, { channels: admitted, key, restore, maxChannels });

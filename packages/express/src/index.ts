@@ -9,7 +9,6 @@ import {
   type ChannelRegistry,
   type ChannelRouteOptions as CoreChannelRouteOptions,
   type ChannelsRouteOptions as CoreChannelsRouteOptions,
-  channelsFromQuery,
   createChannelRoute,
   createChannelsRoute,
   readJsonBody,
@@ -146,10 +145,7 @@ export function channel(
  *
  * @see {@link @ssekit/core!ChannelsRouteOptions}
  */
-export interface ChannelsOptions
-  extends SseStreamOptions<IncomingMessage>,
-    Omit<CoreChannelsRouteOptions<ChannelRequest>, 'channels'>,
-    Partial<Pick<CoreChannelsRouteOptions<ChannelRequest>, 'channels'>> {}
+export interface ChannelsOptions extends SseStreamOptions<IncomingMessage>, CoreChannelsRouteOptions<ChannelRequest> {}
 
 /** An Express handler whose request may carry a parsed `body` (from `express.json()`), typed structurally. */
 export type JsonHandler = (
@@ -176,14 +172,8 @@ export function channels(
   registry: ChannelRegistry,
   options: ChannelsOptions,
 ): { events: SseMiddleware; subscriptions: JsonHandler } {
-  const { key, authorize, maxChannels, channels: named, ...streamOptions } = options;
-  const open = createStreamOpener(streamOptions);
-  const route = createChannelsRoute<ChannelRequest>(registry, {
-    key,
-    channels: named ?? ((req) => channelsFromQuery(req.url)),
-    ...(authorize && { authorize }),
-    ...(maxChannels !== undefined && { maxChannels }),
-  });
+  const open = createStreamOpener(options);
+  const route = createChannelsRoute<ChannelRequest>(registry, options, (req) => req.url);
   return {
     events: (req, res, next) => {
       route.open(req as ChannelRequest, open(req, res)).catch(next);

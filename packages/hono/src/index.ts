@@ -8,7 +8,6 @@ import {
   type ChannelRouteOptions as CoreChannelRouteOptions,
   type ChannelsRouteOptions as CoreChannelsRouteOptions,
   type CreateResponseOptions,
-  channelsFromQuery,
   createChannelRoute,
   createChannelsRoute,
   createResponder,
@@ -112,8 +111,7 @@ export function channel<E extends Env = Env, P extends string = string>(
  */
 export interface ChannelsOptions<E extends Env = Env, P extends string = string>
   extends CreateResponseOptions,
-    Omit<CoreChannelsRouteOptions<Context<E, P>>, 'channels'>,
-    Partial<Pick<CoreChannelsRouteOptions<Context<E, P>>, 'channels'>> {}
+    CoreChannelsRouteOptions<Context<E, P>> {}
 
 /**
  * Handlers for many channels over one connection: `events` opens a stream that follows the
@@ -132,14 +130,8 @@ export function channels<E extends Env = Env, P extends string = string>(
   registry: ChannelRegistry,
   options: ChannelsOptions<E, P>,
 ): { events: Handler<E, P>; subscriptions: Handler<E, P> } {
-  const { key, authorize, maxChannels, channels: named, ...responseOptions } = options;
-  const respond = createResponder(responseOptions);
-  const route = createChannelsRoute<Context<E, P>>(registry, {
-    key,
-    channels: named ?? ((c) => channelsFromQuery(c.req.url)),
-    ...(authorize && { authorize }),
-    ...(maxChannels !== undefined && { maxChannels }),
-  });
+  const respond = createResponder(options);
+  const route = createChannelsRoute<Context<E, P>>(registry, options, (c) => c.req.url);
   return {
     events: (c) => respond(c.req.raw, (stream) => route.open(c, stream)),
     subscriptions: async (c) => {

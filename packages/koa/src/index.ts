@@ -8,7 +8,6 @@ import {
   type ChannelRegistry,
   type ChannelRouteOptions as CoreChannelRouteOptions,
   type ChannelsRouteOptions as CoreChannelsRouteOptions,
-  channelsFromQuery,
   createChannelRoute,
   createChannelsRoute,
   readJsonBody,
@@ -109,10 +108,7 @@ export function channel(
  *
  * @see {@link @ssekit/core!ChannelsRouteOptions}
  */
-export interface ChannelsOptions
-  extends SseStreamOptions<IncomingMessage>,
-    Omit<CoreChannelsRouteOptions<Context>, 'channels'>,
-    Partial<Pick<CoreChannelsRouteOptions<Context>, 'channels'>> {}
+export interface ChannelsOptions extends SseStreamOptions<IncomingMessage>, CoreChannelsRouteOptions<Context> {}
 
 /**
  * Middleware for many channels over one connection: `events` opens a stream that follows the
@@ -131,14 +127,8 @@ export function channels(
   registry: ChannelRegistry,
   options: ChannelsOptions,
 ): { events: Middleware; subscriptions: Middleware } {
-  const { key, authorize, maxChannels, channels: named, ...streamOptions } = options;
-  const open = createBodyOpener(streamOptions);
-  const route = createChannelsRoute<Context>(registry, {
-    key,
-    channels: named ?? ((ctx) => channelsFromQuery(ctx.url)),
-    ...(authorize && { authorize }),
-    ...(maxChannels !== undefined && { maxChannels }),
-  });
+  const open = createBodyOpener(options);
+  const route = createChannelsRoute<Context>(registry, options, (ctx) => ctx.url);
   return {
     events: async (ctx) => {
       await route.open(ctx, respondWithStream(ctx, open, options.onError));
