@@ -1,5 +1,5 @@
-import type { ChannelVerdict } from './channels-route.js';
 import { SseError } from './errors.js';
+import type { ChannelVerdict } from './route.js';
 
 /**
  * The parameters a channel pattern captures: `'users/:id'` gives `{ id: string }`,

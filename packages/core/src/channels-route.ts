@@ -1,7 +1,9 @@
 import type { ChannelRegistry } from './channel.js';
 import type { CursorKey } from './cursor.js';
 import { SseError } from './errors.js';
+import { queryParam } from './last-event-id.js';
 import { DEFAULT_MAX_CHANNELS, type FollowedChannels, followChannels } from './many-channels.js';
+import { type ChannelVerdict, refusalOf } from './route.js';
 import type { SseStream } from './stream.js';
 
 /**
@@ -11,9 +13,6 @@ import type { SseStream } from './stream.js';
  * the id that subscribe calls name, the channels followed, and those refused.
  */
 export const STREAM_EVENT = 'ssekit-stream';
-
-/** Whether a request may read a channel: `true`; or `false`/`403` (forbidden), `401` (not signed in). */
-export type ChannelVerdict = boolean | 401 | 403;
 
 /** Options of {@link createChannelsRoute}; `Request` is the request as the framework gives it. */
 export interface ChannelsRouteOptions<Request> {
@@ -104,10 +103,7 @@ async function* chunksOf(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8
 
 /** The channels a URL asks for in its `channels` query parameter, comma-separated. */
 export function channelsFromQuery(url: string | undefined): string[] {
-  const query = url?.indexOf('?') ?? -1;
-  if (query === -1) return [];
-  const list = new URLSearchParams(url?.slice(query + 1)).get('channels') ?? '';
-  return list.split(',').filter(Boolean);
+  return (queryParam(url, 'channels') ?? '').split(',').filter(Boolean);
 }
 
 const asStrings = (value: unknown): string[] | undefined =>
@@ -133,10 +129,8 @@ export function createChannelsRoute<Request>(
   const { key, authorize, maxChannels = DEFAULT_MAX_CHANNELS } = options;
   const asked = options.channels ?? ((request: Request) => channelsFromQuery(urlOf(request)));
   const streams = new Map<string, FollowedChannels>();
-  const verdict = async (channel: string, request: Request): Promise<true | 401 | 403> => {
-    const answer = authorize ? await authorize(channel, request) : true;
-    return answer === true ? true : answer === 401 ? 401 : 403;
-  };
+  const verdict = async (channel: string, request: Request) =>
+    refusalOf(authorize ? await authorize(channel, request) : true);
   const split = async (channels: string[], request: Request) => {
     const admitted: string[] = [];
     const refused: ChannelsChange['refused'] = [];

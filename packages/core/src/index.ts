@@ -38,7 +38,6 @@ export {
   type ChannelsChangeAnswer,
   type ChannelsRoute,
   type ChannelsRouteOptions,
-  type ChannelVerdict,
   channelsFromQuery,
   createChannelsRoute,
   MAX_CHANGE_BYTES,
@@ -74,6 +73,7 @@ export {
   type ChannelAdmission,
   type ChannelAuthorizer,
   type ChannelRouteOptions,
+  type ChannelVerdict,
   channelRoute,
   createChannelRoute,
 } from './route.js';

@@ -25,13 +25,14 @@ const NOT_IN_AN_ID = /[\0\r\n]/;
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#the-last-event-id-header
  */
 export function readLastEventId(header: string | null | undefined, url: string | undefined): string | undefined {
-  return plausibleId(header ? decodeUtf8Header(header) : fromQuery(url));
+  return plausibleId(header ? decodeUtf8Header(header) : queryParam(url, 'lastEventId'));
 }
 
-function fromQuery(url: string | undefined): string | undefined {
+/** The query parameter `name` of a URL, absolute or just path and query; `undefined` when absent or empty. */
+export function queryParam(url: string | undefined, name: string): string | undefined {
   const query = url?.indexOf('?') ?? -1;
   if (query === -1) return undefined;
-  return new URLSearchParams(url?.slice(query + 1)).get('lastEventId') || undefined;
+  return new URLSearchParams(url?.slice(query + 1)).get(name) || undefined;
 }
 
 function plausibleId(id: string | undefined): string | undefined {

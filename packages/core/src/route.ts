@@ -2,12 +2,19 @@ import type { Channel, ChannelMessage, ChannelRegistry } from './channel.js';
 import { SseError } from './errors.js';
 import type { SseStream } from './stream.js';
 
+/** Whether a request may read a channel: `true`; or `false`/`403` (forbidden), `401` (not signed in). */
+export type ChannelVerdict = boolean | 401 | 403;
+
+/** A verdict as admission or the status of its refusal: `false` is a 403. */
+export const refusalOf = (verdict: ChannelVerdict): true | 401 | 403 =>
+  verdict === true ? true : verdict === 401 ? 401 : 403;
+
 /**
  * Decides whether a request may subscribe to a channel, before any stream opens: `true`
  * admits it; `false` or `403` answers 403 (forbidden), `401` answers 401 (not signed in).
  * A browser's `EventSource` does not retry after either, which is what a refusal should be.
  */
-export type ChannelAuthorizer<Request> = (request: Request) => boolean | 401 | 403 | Promise<boolean | 401 | 403>;
+export type ChannelAuthorizer<Request> = (request: Request) => ChannelVerdict | Promise<ChannelVerdict>;
 
 /**
  * What a channel route answers a request with: a status without a stream (204 for a channel
@@ -68,9 +75,10 @@ export function createChannelRoute<Request>(
       };
     };
     if (!authorize) return admit();
-    return Promise.resolve(authorize(request)).then((verdict) =>
-      verdict === true ? admit() : { status: verdict === 401 ? 401 : 403 },
-    );
+    return Promise.resolve(authorize(request)).then((verdict) => {
+      const refusal = refusalOf(verdict);
+      return refusal === true ? admit() : { status: refusal };
+    });
   };
 }
 
