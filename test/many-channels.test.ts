@@ -2,7 +2,7 @@
 // authorization of each channel and the resume of all of them from one Last-Event-ID.
 import http from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import { ChannelRegistry, CursorKey, channelRules, STREAM_EVENT } from '@ssekit/core';
+import { ChannelRegistry, CursorKey, channelRules, RELAY_CHANNEL, STREAM_EVENT } from '@ssekit/core';
 import { channels as expressChannels } from '@ssekit/express';
 import { channels as honoChannels } from '@ssekit/hono';
 import { channels as koaChannels } from '@ssekit/koa';
@@ -144,6 +144,10 @@ describe.each(kinds)('$name', (kind) => {
     // Not signed in: every channel refused with 401; the stream keeps what it has.
     expect((await call({ stream, subscribe: ['lobby'] }, '')).body.refused).toEqual([
       { channel: 'lobby', status: 401 },
+    ]);
+    // The relay's channel, whose messages name other users' streams, is no channel to follow.
+    expect((await call({ stream, subscribe: [RELAY_CHANNEL] })).body.refused).toEqual([
+      { channel: RELAY_CHANNEL, status: 400 },
     ]);
     expect((await call({ stream: 'no-such-stream', subscribe: ['lobby'] })).status).toBe(404);
     const tooMany = Array.from({ length: 33 }, (_, i) => `docs/${i}`);

@@ -23,6 +23,22 @@ import { DEFAULT_MAX_EVENT_BYTES, type EventMap, type MessageData, reportError, 
  */
 export const GAP_EVENT = 'ssekit-gap';
 
+/**
+ * The one channel name a registry refuses: the `channels()` routes of every instance talk over
+ * it, through the broker, to change a stream held by another instance (its messages name
+ * streams and channels, so no client may follow it).
+ */
+export const RELAY_CHANNEL = 'ssekit:relay';
+
+// The broker of each registry, for the relay of the channels() routes (stream-directory.ts),
+// which talks to other instances over the broker itself rather than through a channel.
+const brokers = new WeakMap<ChannelRegistry, Broker>();
+
+/** @internal The broker `registry` publishes through. */
+export function brokerOf(registry: ChannelRegistry): Broker {
+  return brokers.get(registry) as Broker;
+}
+
 const utf8 = new TextEncoder();
 
 // UTF-8 takes one to three bytes per UTF-16 code unit: only encode when that cannot tell.
@@ -494,6 +510,7 @@ export class ChannelRegistry {
         if (subscribers.size === 0 && channels.get(subscribers.name) === subscribers) channels.delete(subscribers.name);
       },
     };
+    brokers.set(this, this.#context.broker);
   }
 
   /** Whether {@link ChannelRegistry.close} was called. */
@@ -507,9 +524,13 @@ export class ChannelRegistry {
    * channel, whenever it was taken.
    *
    * @throws {@link SseError} `INVALID_CHANNEL` for a name that is not well-formed Unicode (a
-   * lone surrogate, as an undecoded path or a JSON escape can hold).
+   * lone surrogate, as an undecoded path or a JSON escape can hold), and for
+   * {@link RELAY_CHANNEL}.
    */
   channel<Events extends object = EventMap>(name: string): Channel<Events> {
+    if (name === RELAY_CHANNEL) {
+      throw new SseError('INVALID_CHANNEL', `channel name "${RELAY_CHANNEL}" is ssekit's own: choose another.`);
+    }
     return new Channel<Events>(checkChannelName(name), this.#context);
   }
 

@@ -1,16 +1,21 @@
-import type { ChannelRegistry } from './channel.js';
+import { type ChannelRegistry, RELAY_CHANNEL } from './channel.js';
 import type { CursorKey } from './cursor.js';
 import { SseError } from './errors.js';
 import { queryParam } from './last-event-id.js';
-import { DEFAULT_MAX_CHANNELS, type FollowedChannels, followChannels } from './many-channels.js';
+import { DEFAULT_MAX_CHANNELS, type FollowedChannels, followChannels, isChannelName } from './many-channels.js';
+import { checkCountLimit, isTimerDelay } from './options.js';
 import { type ChannelVerdict, refusalOf } from './route.js';
 import type { SseStream } from './stream.js';
+import { type ChannelsChange, directoryOf, type StreamChange, stringsOf } from './stream-directory.js';
+
+export type { ChannelsChange } from './stream-directory.js';
 
 /**
  * The event a stream of many channels opens with (after the gaps of a resume, if any, and
  * before the channels' events): `data` is JSON
- * `{ "stream": string, "channels": string[], "refused": [{ "channel": string, "status": 401 | 403 }] }`,
- * the id that subscribe calls name, the channels followed, and those refused.
+ * `{ "stream": string, "channels": string[], "refused": [{ "channel": string, "status": 400 | 401 | 403 }] }`,
+ * the id that subscribe calls name, the channels followed, and those refused (400: a name no
+ * channel can have).
  */
 export const STREAM_EVENT = 'ssekit-stream';
 
@@ -30,19 +35,24 @@ export interface ChannelsRouteOptions<Request> {
   authorize?: (channel: string, request: Request) => ChannelVerdict | Promise<ChannelVerdict>;
   /** Most channels one stream follows, and one subscribe call names. Default 32. */
   maxChannels?: number;
+  /**
+   * How long, in ms, a subscribe call for a stream this instance does not hold waits for the
+   * instance that holds it to answer through the broker, before it answers 404. Default 1 000.
+   * Not used with a `MemoryBroker`, which has no other instance.
+   */
+  relayTimeout?: number;
 }
 
-/** What a subscribe call did: the channels now followed, and those it refused, with why. */
-export interface ChannelsChange {
-  subscribed: string[];
-  unsubscribed: string[];
-  refused: { channel: string; status: 401 | 403 | 413 | 400 }[];
-}
+/** Default of {@link ChannelsRouteOptions.relayTimeout}, in ms. */
+export const DEFAULT_RELAY_TIMEOUT_MS = 1_000;
 
-/** The answer to a subscribe call: 200 with the change, 400 for a malformed body, 404 for an unknown stream. */
+/**
+ * The answer to a subscribe call: 200 with the change, 400 for a malformed body, 404 when no
+ * instance holds the stream, 503 when the broker cannot reach them.
+ */
 export type ChannelsChangeAnswer =
   | { status: 200; body: ChannelsChange }
-  | { status: 400 | 404; body: { error: string } };
+  | { status: 400 | 404 | 503; body: { error: string } };
 
 /** The framework-free part of every adapter's `channels()` routes. */
 export interface ChannelsRoute<Request> {
@@ -106,41 +116,43 @@ export function channelsFromQuery(url: string | undefined): string[] {
   return (queryParam(url, 'channels') ?? '').split(',').filter(Boolean);
 }
 
-const asStrings = (value: unknown): string[] | undefined =>
-  value === undefined
-    ? []
-    : Array.isArray(value) && value.every((item) => typeof item === 'string')
-      ? value
-      : undefined;
+const asStrings = (value: unknown): string[] | undefined => (value === undefined ? [] : stringsOf(value));
 
 /**
  * The shared logic of a route that streams many channels over one connection (see
  * {@link followChannels}) and of the calls that change them: announce, authorize each
  * channel, follow, subscribe and unsubscribe by stream id; `urlOf` gives a request's URL, for
- * the default `channels`. Streams are found in this process:
- * a subscribe call must reach the instance that holds the stream (sticky sessions, or route by
- * the stream id).
+ * the default `channels`. A subscribe call may reach any instance: one that does not hold the
+ * stream authorizes the call, then relays the change through the broker (on
+ * {@link RELAY_CHANNEL}) to the one that does.
+ *
+ * @throws {@link SseError} `INVALID_OPTION` for a `maxChannels` or `relayTimeout` that is not
+ * a whole number, 1 or more (`relayTimeout` at most 2^31-1).
  */
 export function createChannelsRoute<Request>(
   registry: ChannelRegistry,
   options: ChannelsRouteOptions<Request>,
   urlOf: (request: Request) => string | undefined,
 ): ChannelsRoute<Request> {
-  const { key, authorize, maxChannels = DEFAULT_MAX_CHANNELS } = options;
+  checkCountLimit('maxChannels', options.maxChannels);
+  checkCountLimit('relayTimeout', options.relayTimeout, 'ms');
+  const { key, authorize, maxChannels = DEFAULT_MAX_CHANNELS, relayTimeout = DEFAULT_RELAY_TIMEOUT_MS } = options;
+  if (!isTimerDelay(relayTimeout)) throw new SseError('INVALID_OPTION', `relayTimeout ${relayTimeout} ms is too long.`);
   const asked = options.channels ?? ((request: Request) => channelsFromQuery(urlOf(request)));
-  const streams = new Map<string, FollowedChannels>();
   const verdict = async (channel: string, request: Request) =>
     refusalOf(authorize ? await authorize(channel, request) : true);
   const split = async (channels: string[], request: Request) => {
     const admitted: string[] = [];
     const refused: ChannelsChange['refused'] = [];
     for (const channel of new Set(channels)) {
-      const answer = await verdict(channel, request);
+      const answer = isChannelName(channel) ? await verdict(channel, request) : 400;
       if (answer === true) admitted.push(channel);
       else refused.push({ channel, status: answer });
     }
     return { admitted, refused };
   };
+
+  const directory = directoryOf(registry);
 
   return {
     async open(request, stream) {
@@ -149,8 +161,8 @@ export function createChannelsRoute<Request>(
       const restore = async (channel: string) => (await verdict(channel, request)) === true;
       const followed = await followChannels(registry, stream, { channels: admitted, key, restore, maxChannels });
       if (stream.closed) return;
-      streams.set(id, followed);
-      stream.onClose(() => streams.delete(id));
+      const unlist = await directory.list(id, (change) => applyChange(followed, change));
+      stream.onClose(unlist);
       stream.send(JSON.stringify({ stream: id, channels: followed.channels, refused }), { event: STREAM_EVENT });
     },
 
@@ -164,21 +176,35 @@ export function createChannelsRoute<Request>(
           body: { error: `expected { stream, subscribe?, unsubscribe? }, with at most ${maxChannels} channels` },
         };
       }
-      const followed = streams.get(id);
-      if (!followed) return { status: 404, body: { error: 'no such stream open here' } };
       const { admitted, refused } = await split(adding, request);
-      const subscribed: string[] = [];
-      for (const channel of admitted) {
-        try {
-          await followed.add(channel);
-          subscribed.push(channel);
-        } catch (error) {
-          if (!(error instanceof SseError)) throw error;
-          refused.push({ channel, status: error.code === 'TOO_MANY_CHANNELS' ? 413 : 400 });
+      let result: ChannelsChange | undefined;
+      try {
+        result = await directory.change(id, { subscribe: admitted, unsubscribe: removing }, relayTimeout);
+      } catch (error) {
+        if (error instanceof SseError && error.code === 'BROKER_UNAVAILABLE') {
+          return { status: 503, body: { error: 'the broker cannot reach the instance that holds the stream' } };
         }
+        throw error;
       }
-      for (const channel of removing) await followed.remove(channel);
-      return { status: 200, body: { subscribed, unsubscribed: removing, refused } };
+      if (!result) return { status: 404, body: { error: 'no such stream is open' } };
+      return { status: 200, body: { ...result, refused: [...refused, ...result.refused] } };
     },
   };
+}
+
+/** Adds and removes channels of one stream of this instance. */
+async function applyChange(followed: FollowedChannels, change: StreamChange): Promise<ChannelsChange> {
+  const subscribed: string[] = [];
+  const refused: ChannelsChange['refused'] = [];
+  for (const channel of change.subscribe) {
+    try {
+      await followed.add(channel);
+      subscribed.push(channel);
+    } catch (error) {
+      if (!(error instanceof SseError)) throw error;
+      refused.push({ channel, status: error.code === 'TOO_MANY_CHANNELS' ? 413 : 400 });
+    }
+  }
+  for (const channel of change.unsubscribe) await followed.remove(channel);
+  return { subscribed, unsubscribed: change.unsubscribe, refused };
 }

@@ -24,6 +24,7 @@ export {
   GAP_EVENT,
   MAX_ENDED_CHANNELS,
   type PublishOptions,
+  RELAY_CHANNEL,
   type SubscribeOptions,
 } from './channel.js';
 export {
@@ -40,6 +41,7 @@ export {
   type ChannelsRouteOptions,
   channelsFromQuery,
   createChannelsRoute,
+  DEFAULT_RELAY_TIMEOUT_MS,
   MAX_CHANGE_BYTES,
   readJsonBody,
   STREAM_EVENT,

@@ -4,7 +4,7 @@ import '@ssekit/testing/vitest';
 import { describe, expect, it } from 'vitest';
 import { listenForTest, until } from '../test/helpers.js';
 import { MemoryBroker } from './broker.js';
-import { ChannelRegistry } from './channel.js';
+import { ChannelRegistry, RELAY_CHANNEL } from './channel.js';
 import { CursorKey, encodeCursor } from './cursor.js';
 import { type FollowedChannels, type FollowOptions, followChannels } from './many-channels.js';
 import { createStream } from './node/index.js';
@@ -196,7 +196,7 @@ describe('followChannels', () => {
     }
   });
 
-  it('bounds the channels of a stream, and refuses a name with a line break', async () => {
+  it('bounds the channels of a stream, and refuses a name with a line break or the relay’s', async () => {
     const registry = new ChannelRegistry();
     const { served, url } = await serve(registry, { maxChannels: 2 });
     await openEvents(`${url}/?channels=a,b,c`);
@@ -205,6 +205,8 @@ describe('followChannels', () => {
     await openEvents(`${url}/?channels=a`);
     await until(() => served.followed);
     await expect(served.followed?.add('line\nbreak')).rejects.toMatchObject({ code: 'INVALID_CHANNEL' });
+    await expect(served.followed?.add(RELAY_CHANNEL)).rejects.toMatchObject({ code: 'INVALID_CHANNEL' });
+    expect(() => registry.channel(RELAY_CHANNEL)).toThrow(expect.objectContaining({ code: 'INVALID_CHANNEL' }));
     await served.followed?.add('b');
     await expect(served.followed?.add('c')).rejects.toMatchObject({ code: 'TOO_MANY_CHANNELS' });
     expect(served.followed?.channels).toEqual(['a', 'b']);

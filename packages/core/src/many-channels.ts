@@ -1,5 +1,5 @@
-import type { BrokerMessage } from './broker.js';
-import { type ChannelRegistry, GAP_EVENT, type SubscriberFrames } from './channel.js';
+import { type BrokerMessage, checkChannelName } from './broker.js';
+import { type ChannelRegistry, GAP_EVENT, RELAY_CHANNEL, type SubscriberFrames } from './channel.js';
 import { type CursorKey, type CursorPositions, decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './cursor.js';
 import { SseError } from './errors.js';
 import { formatEvent } from './format.js';
@@ -37,11 +37,34 @@ export interface FollowedChannels {
    * cursor. Following a channel already followed does nothing.
    *
    * @throws {@link SseError} `TOO_MANY_CHANNELS` past {@link FollowOptions.maxChannels}, or when
-   * the cursor would outgrow {@link MAX_CURSOR_LENGTH}; `INVALID_CHANNEL` for a name with CR or LF.
+   * the cursor would outgrow {@link MAX_CURSOR_LENGTH}; `INVALID_CHANNEL` for a name with CR or LF,
+   * or one the registry refuses.
    */
   add(channel: string): Promise<void>;
   /** Stops following `channel`; its position leaves the cursor. Harmless for one not followed. */
   remove(channel: string): Promise<void>;
+}
+
+/**
+ * Checks that a stream of many channels can follow a channel called `name`: a name the
+ * registry takes, with no line break, which would end the line that names the channel.
+ *
+ * @throws {@link SseError} `INVALID_CHANNEL` otherwise.
+ */
+function checkFollowable(name: string): void {
+  if (name === RELAY_CHANNEL || /[\r\n]/.test(checkChannelName(name))) {
+    throw new SseError('INVALID_CHANNEL', `channel name ${JSON.stringify(name)} cannot be followed.`);
+  }
+}
+
+/** Whether a stream of many channels can follow a channel called `name` (see {@link followChannels}). */
+export function isChannelName(name: string): boolean {
+  try {
+    checkFollowable(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const utf8 = new TextEncoder();
@@ -105,11 +128,7 @@ export async function followChannels(
     if (channels.length > maxChannels) {
       throw new SseError('TOO_MANY_CHANNELS', `a stream follows at most ${maxChannels} channels (maxChannels).`);
     }
-    for (const channel of channels) {
-      if (/[\r\n]/.test(channel)) {
-        throw new SseError('INVALID_CHANNEL', `channel name ${JSON.stringify(channel)} has a line break.`);
-      }
-    }
+    for (const channel of channels) checkFollowable(channel);
     const roomy = new Map(channels.map((channel) => [channel, 'x'.repeat(ROOM_PER_ID)]));
     if (encodeCursor(roomy, '') === undefined) {
       throw new SseError('TOO_MANY_CHANNELS', `the names of these channels outgrow a cursor (${MAX_CURSOR_LENGTH}).`);

@@ -118,7 +118,9 @@ export interface ChannelsOptions<E extends Env = Env, P extends string = string>
  * channels asked for (each authorized alone, refused ones listed in the opening
  * `ssekit-stream` event) and resumes them all from one `Last-Event-ID`; `subscriptions` takes
  * a JSON `{ stream, subscribe?, unsubscribe? }` (at most 16 KiB) and answers with what it did.
- * Subscribe calls must reach the instance (or isolate) that holds the stream.
+ * A call that reaches another instance is relayed to the one that holds the stream, through
+ * a broker that spans them; with the default `MemoryBroker` (one isolate on Workers), it must
+ * reach the isolate that holds it.
  *
  * @example
  * const feed = channels(registry, { key, authorize: (channel, c) => mayRead(c.get('user'), channel) });

@@ -4,13 +4,16 @@ import {
   type BrokerMessage,
   ChannelRegistry,
   CursorKey,
+  createChannelsRoute,
   createResponse,
   createWebSink,
   type FollowedChannels,
   followChannels,
   GAP_EVENT,
+  readJsonBody,
   SseError,
   SseStream,
+  STREAM_EVENT,
 } from '@ssekit/core';
 import { openEvents } from '@ssekit/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -663,5 +666,63 @@ describe('followChannels over RedisBroker', () => {
         events,
       );
     }
+  });
+});
+
+describe('the channels() routes over RedisBroker', () => {
+  it('change a stream through a subscribe call that reaches another instance, authorized there', async () => {
+    const key = new CursorKey('the secret both instances share, 32+ bytes');
+    const instance = async () => {
+      const registry = new ChannelRegistry({ broker: await broker() });
+      const route = createChannelsRoute<Request>(
+        registry,
+        { key, relayTimeout: 300, authorize: (channel) => (channel.startsWith('secret') ? 403 : true) },
+        (request) => request.url,
+      );
+      const subscriptions = async (body: unknown) => {
+        const request = new Request('http://x/subscriptions', { method: 'POST', body: JSON.stringify(body) });
+        const answer = await route.change(request, await readJsonBody(request.body));
+        return { status: answer.status, ...answer.body };
+      };
+      return {
+        registry,
+        subscriptions,
+        app: { fetch: (request: Request) => createResponse(request, (stream) => route.open(request, stream)) },
+      };
+    };
+    const [a, b] = [await instance(), await instance()];
+    const [one, added, secret] = [freshChannel(), freshChannel(), `secret-${freshChannel()}`];
+
+    const events = await openEvents(a.app, { path: `/?channels=${one}` });
+    const opening = await events.next();
+    expect(opening.event).toBe(STREAM_EVENT);
+    const { stream } = JSON.parse(String(opening.data)) as { stream: string };
+
+    // Asked of B, which does not hold the stream: B authorizes, A applies and answers.
+    expect(await b.subscriptions({ stream, subscribe: [added, secret] })).toEqual({
+      status: 200,
+      subscribed: [added],
+      unsubscribed: [],
+      refused: [{ channel: secret, status: 403 }],
+    });
+    expect(a.registry.get(added)?.size).toBe(1);
+    await b.registry.channel(secret).publish('never');
+    await b.registry.channel(added).publish('through B');
+    expect(String((await events.next()).data)).toBe(`${added}\nthrough B`);
+
+    expect(await b.subscriptions({ stream, unsubscribe: [added] })).toMatchObject({
+      status: 200,
+      unsubscribed: [added],
+    });
+    expect(a.registry.get(added)).toBeUndefined();
+    await a.registry.channel(added).publish('after leaving');
+    await b.registry.channel(one).publish('still here');
+    expect(String((await events.next()).data)).toBe(`${one}\nstill here`);
+
+    // No instance holds a stream of that id: B waits relayTimeout for an answer, then says so.
+    expect(await b.subscriptions({ stream: 'no-such-stream', subscribe: [added] })).toMatchObject({ status: 404 });
+    events.close();
+    await vi.waitFor(async () => expect((await b.subscriptions({ stream, subscribe: [added] })).status).toBe(404));
+    await Promise.all([a.registry.close(), b.registry.close()]);
   });
 });
