@@ -182,7 +182,10 @@ describe.each(kinds)('$name', (kind) => {
     // Eve with ada's cursor gets back only what eve may read: no replay or live event of ada's inbox.
     await registry.channel('users/ada').publish('private, missed');
     const stolen = await open('', { 'x-user': 'eve', 'Last-Event-ID': back.lastEventId ?? '' });
-    expect((await opened(stolen)).channels).toEqual(['lobby', 'docs/a']);
+    expect(await opened(stolen)).toMatchObject({
+      channels: ['lobby', 'docs/a'],
+      refused: [{ channel: 'users/ada', status: 403 }],
+    });
     await registry.channel('users/ada').publish('private, live');
     await registry.channel('lobby').publish('for all');
     expect(split((await stolen.next()).data)).toEqual(['lobby', 'for all']);

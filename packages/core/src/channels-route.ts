@@ -15,7 +15,7 @@ export type { ChannelsChange } from './stream-directory.js';
  * before the channels' events): `data` is JSON
  * `{ "stream": string, "channels": string[], "refused": [{ "channel": string, "status": 400 | 401 | 403 }] }`,
  * the id that subscribe calls name, the channels followed, and those refused (400: a name no
- * channel can have).
+ * channel can have), among those asked for and, on a resume, those the cursor holds.
  */
 export const STREAM_EVENT = 'ssekit-stream';
 
@@ -139,13 +139,14 @@ export function createChannelsRoute<Request>(
   const { key, authorize, maxChannels = DEFAULT_MAX_CHANNELS, relayTimeout = DEFAULT_RELAY_TIMEOUT_MS } = options;
   if (!isTimerDelay(relayTimeout)) throw new SseError('INVALID_OPTION', `relayTimeout ${relayTimeout} ms is too long.`);
   const asked = options.channels ?? ((request: Request) => channelsFromQuery(urlOf(request)));
+  // 400 for a name no channel can have, before the app's authorize sees it.
   const verdict = async (channel: string, request: Request) =>
-    refusalOf(authorize ? await authorize(channel, request) : true);
+    isChannelName(channel) ? refusalOf(authorize ? await authorize(channel, request) : true) : 400;
   const split = async (channels: string[], request: Request) => {
     const admitted: string[] = [];
     const refused: ChannelsChange['refused'] = [];
     for (const channel of new Set(channels)) {
-      const answer = isChannelName(channel) ? await verdict(channel, request) : 400;
+      const answer = await verdict(channel, request);
       if (answer === true) admitted.push(channel);
       else refused.push({ channel, status: answer });
     }
@@ -158,7 +159,13 @@ export function createChannelsRoute<Request>(
     async open(request, stream) {
       const { admitted, refused } = await split(asked(request).slice(0, maxChannels), request);
       const id = crypto.randomUUID();
-      const restore = async (channel: string) => (await verdict(channel, request)) === true;
+      // A channel the cursor holds, added after the stream first opened, is authorized again;
+      // a refusal is reported like one at open, so that the client knows why it is gone.
+      const restore = async (channel: string) => {
+        const answer = await verdict(channel, request);
+        if (answer !== true) refused.push({ channel, status: answer });
+        return answer === true;
+      };
       const followed = await followChannels(registry, stream, { channels: admitted, key, restore, maxChannels });
       if (stream.closed) return;
       const unlist = await directory.list(id, (change) => applyChange(followed, change));
