@@ -117,6 +117,20 @@ describe('followChannels', () => {
     expect(served.followed?.channels).toEqual(['a', 'late']);
   });
 
+  it('brings back what fits of a cursor made before maxChannels was lowered', async () => {
+    const registry = new ChannelRegistry();
+    const before = await serve(registry, { restore: () => true });
+    const events = await openEvents(`${before.url}/?channels=a,b,c`);
+    await until(() => before.served.followed);
+    await registry.channel('c').publish('seen');
+    await events.next();
+    const after = await serve(registry, { restore: () => true, maxChannels: 2 });
+    await openEvents(`${after.url}/?channels=a`, { lastEventId: events.lastEventId });
+    await until(() => after.served.followed);
+    expect(after.served.followed?.channels).toEqual(['a', 'b']);
+    expect(after.served.errors).toEqual([]);
+  });
+
   it('stops sending a removed channel, and leaves it out of the cursor', async () => {
     const registry = new ChannelRegistry();
     const { served, url } = await serve(registry, { restore: () => true });

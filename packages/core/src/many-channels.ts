@@ -157,6 +157,9 @@ export async function followChannels(
   const cursor = stream.lastEventId;
   const resumed: CursorPositions | undefined = cursor ? await decodeCursor(cursor, key) : undefined;
   for (const [channel] of resumed ?? []) {
+    // A cursor from before maxChannels was lowered brings back what fits, rather than failing
+    // every reconnect.
+    if (wanted.length >= maxChannels) break;
     if (!wanted.includes(channel) && (await options.restore?.(channel))) wanted.push(channel);
   }
   const signed = await admit(wanted);
