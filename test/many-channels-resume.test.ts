@@ -5,6 +5,7 @@
 // try to reach a channel the user may not read.
 import type http from 'node:http';
 import {
+  CHANNELS_EVENT,
   ChannelRegistry,
   CursorKey,
   createChannelsRoute,
@@ -73,13 +74,14 @@ async function serve(registry: ChannelRegistry, cutEvery = Number.POSITIVE_INFIN
     const write = res.write.bind(res) as (chunk: string | Uint8Array, done: () => void) => boolean;
     res.write = ((chunk: string | Uint8Array) => {
       const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
-      const opening = /^event: ssekit-stream\ndata: (.*)$/m.exec(text);
+      const opening = /^event: ssekit-stream\n(?:id: .*\n)?data: (.*)$/m.exec(text);
       if (opening) {
         const id = (JSON.parse(opening[1] as string) as { stream: string }).stream;
         cuts.set(id, state);
         res.on('close', () => cuts.delete(id));
       }
-      const events = text.match(/^id: /gm)?.length ?? 0; // only channel events carry an id
+      // A channel event's first data line names one of the channels, c0 to c5.
+      const events = text.match(/^data: c\d$/gm)?.length ?? 0;
       state.events += events;
       if (events > 0 && state.changing === 0) state.told = state.answered;
       // Cut once the bytes have left, so the client has the event that made the count.
@@ -287,7 +289,12 @@ async function subscribeCall(url: string, body: object, user = 'ada') {
     return undefined;
   }
   expect(response.status).toBe(200);
-  return (await response.json()) as { subscribed: string[]; unsubscribed: string[]; refused: unknown[] };
+  return (await response.json()) as {
+    subscribed: string[];
+    unsubscribed: string[];
+    refused: unknown[];
+    cursor: string;
+  };
 }
 
 /**
@@ -361,7 +368,7 @@ async function followUnderCuts(urls: string[], log: Log, publish: () => Promise<
         await changeOne(url, opened.stream);
       } else if (event.event === GAP_EVENT) {
         gaps.push(split(event.data)[0]);
-      } else {
+      } else if (event.event !== CHANNELS_EVENT) {
         const [channel, data] = split(event.data);
         received.push({ channel, n: (JSON.parse(data) as { n: number }).n });
       }
@@ -450,40 +457,59 @@ describe.each(deployments)('many channels resumed, $name', (deployment) => {
 });
 
 describe('many channels resumed: a change with no event after it', () => {
-  // The client learns a change only from the cursor of the next event. A cut before that event
-  // leaves it with the cursor from before the change, which its reconnect then resumes.
+  // A change is in the client's cursor before any event of the channels follows it: the stream
+  // gets it at once in the change's own ssekit-channels event, and the call's answer has it too,
+  // for a client whose connection dropped before that event arrived.
   async function openWithCursor(url: string, channels: string) {
     const reader = await openEvents(`${url}/events?channels=${channels}`, { headers: { 'x-user': 'ada' } });
     const { stream } = JSON.parse(String((await reader.next()).data)) as { stream: string };
     return { reader, stream };
   }
+  /** A reconnect of a client that holds `cursor`, as after a drop that came before the change's event. */
+  const reopen = (url: string, cursor: string | undefined) =>
+    openEvents(`${url}/events?channels=c0`, { headers: { 'x-user': 'ada' }, lastEventId: cursor });
+  /** The change's own event, with the channels now followed. */
+  const changed = async (reader: EventReader) => {
+    const event = await reader.next();
+    expect(event.event).toBe(CHANNELS_EVENT);
+    return (JSON.parse(String(event.data)) as { channels: string[] }).channels;
+  };
+  const cursorFrom = ['the change’s own event', 'the call’s answer'] as const;
 
-  it('still follows a channel added just before a cut, with what it missed', async () => {
-    const registry = new ChannelRegistry();
-    const url = await serve(registry);
-    const { reader, stream } = await openWithCursor(url, 'c0');
-    await registry.channel('c0').publish('seen');
-    await reader.next();
-    expect(await subscribeCall(url, { stream, subscribe: ['c1'] })).toMatchObject({ subscribed: ['c1'] });
-    reader.close();
-    await registry.channel('c1').publish('after the add');
-    const back = await reader.reconnect();
-    expect(JSON.parse(String((await back.next()).data))).toMatchObject({ channels: ['c0', 'c1'] });
-    expect(split((await back.next()).data)).toEqual(['c1', 'after the add']);
-  });
+  it.each(cursorFrom)(
+    'still follows a channel added just before a cut, with what it missed: cursor from %s',
+    async (from) => {
+      const registry = new ChannelRegistry();
+      const url = await serve(registry);
+      const { reader, stream } = await openWithCursor(url, 'c0');
+      await registry.channel('c0').publish('seen');
+      await reader.next();
+      const answer = await subscribeCall(url, { stream, subscribe: ['c1'] });
+      expect(answer).toMatchObject({ subscribed: ['c1'] });
+      if (from === 'the change’s own event') expect(await changed(reader)).toEqual(['c0', 'c1']);
+      reader.close();
+      await registry.channel('c1').publish('after the add');
+      const back = await (from === 'the call’s answer' ? reopen(url, answer?.cursor) : reader.reconnect());
+      expect(JSON.parse(String((await back.next()).data))).toMatchObject({ channels: ['c0', 'c1'] });
+      expect(split((await back.next()).data)).toEqual(['c1', 'after the add']);
+    },
+  );
 
-  it('does not bring back a channel removed just before a cut', async () => {
+  it.each(cursorFrom)('does not bring back a channel removed just before a cut: cursor from %s', async (from) => {
     const registry = new ChannelRegistry();
     const url = await serve(registry);
     const { reader, stream } = await openWithCursor(url, 'c0');
     await subscribeCall(url, { stream, subscribe: ['c1'] });
     await registry.channel('c0').publish('seen');
-    await reader.next(); // its cursor holds c0 and c1
-    expect(await subscribeCall(url, { stream, unsubscribe: ['c1'] })).toMatchObject({ unsubscribed: ['c1'] });
+    expect(await changed(reader)).toEqual(['c0', 'c1']);
+    await reader.next();
+    const answer = await subscribeCall(url, { stream, unsubscribe: ['c1'] });
+    expect(answer).toMatchObject({ unsubscribed: ['c1'] });
+    if (from === 'the change’s own event') expect(await changed(reader)).toEqual(['c0']);
     reader.close();
     await registry.channel('c1').publish('after the remove');
     await registry.channel('c0').publish('after the remove');
-    const back = await reader.reconnect();
+    const back = await (from === 'the call’s answer' ? reopen(url, answer?.cursor) : reader.reconnect());
     expect(JSON.parse(String((await back.next()).data))).toMatchObject({ channels: ['c0'] });
     expect(split((await back.next()).data)).toEqual(['c0', 'after the remove']);
   });
@@ -534,7 +560,11 @@ describe('many channels resumed: authorization', () => {
     const events: ReceivedEvent[] = [];
     for (let event = await reader.next(); ; event = await reader.next()) {
       events.push(event);
-      if (split(event.data)[1] === 'marker') return events.map((e) => [e.event, ...split(e.data)]);
+      if (split(event.data)[1] === 'marker') {
+        return events.map((e) =>
+          e.event === CHANNELS_EVENT ? [e.event, JSON.parse(String(e.data)).channels] : [e.event, ...split(e.data)],
+        );
+      }
     }
   };
   const cursorBody = (cursor: string) => new URLSearchParams(Buffer.from(cursor.slice(17), 'base64url').toString());
@@ -549,10 +579,12 @@ describe('many channels resumed: authorization', () => {
       subscribed: ['docs'],
       unsubscribed: [],
       refused: [{ channel: 'secret', status: 403 }],
+      cursor: expect.any(String),
     });
     await publish('secret', 'for ada');
     await publish('docs', 'for all');
     expect(await upTo(bob, publish, 'lobby')).toEqual([
+      [CHANNELS_EVENT, ['lobby', 'docs']],
       ['message', 'docs', 'for all'],
       ['message', 'lobby', 'marker'],
     ]);

@@ -2,7 +2,7 @@
 // authorization of each channel and the resume of all of them from one Last-Event-ID.
 import http from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import { ChannelRegistry, CursorKey, channelRules, RELAY_CHANNEL, STREAM_EVENT } from '@ssekit/core';
+import { CHANNELS_EVENT, ChannelRegistry, CursorKey, channelRules, RELAY_CHANNEL, STREAM_EVENT } from '@ssekit/core';
 import { channels as expressChannels } from '@ssekit/express';
 import { channels as honoChannels } from '@ssekit/hono';
 import { channels as koaChannels } from '@ssekit/koa';
@@ -135,8 +135,18 @@ describe.each(kinds)('$name', (kind) => {
     const answer = await call({ stream, subscribe: ['docs/readme', 'users/bob'], unsubscribe: ['lobby'] });
     expect(answer).toEqual({
       status: 200,
-      body: { subscribed: ['docs/readme'], unsubscribed: ['lobby'], refused: [{ channel: 'users/bob', status: 403 }] },
+      body: {
+        subscribed: ['docs/readme'],
+        unsubscribed: ['lobby'],
+        refused: [{ channel: 'users/bob', status: 403 }],
+        cursor: expect.any(String),
+      },
     });
+    // Each change sends the channels followed, with the cursor that resumes them as its id.
+    expect((await events.take(2)).map(({ event, data }) => [event, JSON.parse(String(data))])).toEqual([
+      [CHANNELS_EVENT, { channels: ['lobby', 'docs/readme'] }],
+      [CHANNELS_EVENT, { channels: ['docs/readme'] }],
+    ]);
     await registry.channel('lobby').publish('gone');
     await registry.channel('users/bob').publish('not yours');
     await registry.channel('docs/readme').publish('edited');
@@ -169,7 +179,7 @@ describe.each(kinds)('$name', (kind) => {
     const { stream } = await opened(events);
     await call({ stream, subscribe: ['docs/a', 'users/ada'] });
     await registry.channel('lobby').publish('seen');
-    await events.next();
+    await events.take(3); // the two changes, and `seen`
     events.close();
     await registry.channel('docs/a').publish('missed doc');
     await registry.channel('lobby').publish('missed lobby');

@@ -396,6 +396,7 @@ class ChannelSubscribers {
   // events wait in `pending` meanwhile and follow, each event once.
   async #resume(subscriber: Subscriber, lastEventId: string, replay: Replay): Promise<void> {
     const { stream } = subscriber;
+    if (!subscriber.active) return; // left (a channel removed) while history was read
     if (replay.gap) {
       counters.gaps++;
       // The client's id says nothing about what it has: every live event is new to it.

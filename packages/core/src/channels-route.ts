@@ -2,7 +2,13 @@ import { type ChannelRegistry, RELAY_CHANNEL } from './channel.js';
 import type { CursorKey } from './cursor.js';
 import { SseError } from './errors.js';
 import { queryParam } from './last-event-id.js';
-import { DEFAULT_MAX_CHANNELS, type FollowedChannels, followChannels, isChannelName } from './many-channels.js';
+import {
+  cursorHasRoom,
+  DEFAULT_MAX_CHANNELS,
+  type FollowedChannels,
+  followChannels,
+  isChannelName,
+} from './many-channels.js';
 import { checkCountLimit, isTimerDelay } from './options.js';
 import { type ChannelVerdict, refusalOf } from './route.js';
 import type { SseStream } from './stream.js';
@@ -70,8 +76,8 @@ export interface ChannelsRoute<Request> {
 export const MAX_CHANGE_BYTES = 16 * 1024;
 
 /**
- * A subscribe call's body, parsed as JSON: `undefined` (answered 400) when it is not JSON or
- * longer than `maxBytes`, which is read no further.
+ * A subscribe call's body, parsed as JSON: `undefined` (answered 400) when it is not JSON,
+ * longer than `maxBytes` (read no further), or cut off by a client that left.
  *
  * @param body - a Web request's `body`, or a Node request.
  */
@@ -82,10 +88,14 @@ export async function readJsonBody(
   if (!body) return undefined;
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of 'getReader' in body ? chunksOf(body) : body) {
-    size += chunk.byteLength;
-    if (size > maxBytes) return undefined;
-    chunks.push(chunk);
+  try {
+    for await (const chunk of 'getReader' in body ? chunksOf(body) : body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) return undefined;
+      chunks.push(chunk);
+    }
+  } catch {
+    return undefined; // the client left while sending: not the app's error
   }
   const bytes = new Uint8Array(size);
   let offset = 0;
@@ -157,20 +167,46 @@ export function createChannelsRoute<Request>(
 
   return {
     async open(request, stream) {
-      const { admitted, refused } = await split(asked(request).slice(0, maxChannels), request);
-      const id = crypto.randomUUID();
-      // A channel the cursor holds, added after the stream first opened, is authorized again;
-      // a refusal is reported like one at open, so that the client knows why it is gone.
-      const restore = async (channel: string) => {
+      if (stream.closed) return; // refused before it opened (a connection limit)
+      const refused: ChannelsChange['refused'] = [];
+      const admitted: string[] = [];
+      // Each channel alone: one the cursor has no room for is refused (413), not the stream.
+      const admit = async (channel: string): Promise<boolean> => {
+        if (admitted.includes(channel) || refused.some((refusal) => refusal.channel === channel)) return false;
         const answer = await verdict(channel, request);
-        if (answer !== true) refused.push({ channel, status: answer });
-        return answer === true;
+        const status =
+          answer !== true ? answer : (admitted.length < maxChannels && cursorHasRoom([...admitted, channel])) || 413;
+        if (status === true) admitted.push(channel);
+        else refused.push({ channel, status });
+        return status === true;
       };
-      const followed = await followChannels(registry, stream, { channels: admitted, key, restore, maxChannels });
+      for (const channel of asked(request)) await admit(channel);
+      const asking = [...admitted];
+
+      // Listed before any channel is followed, so that the stream can be changed as soon as its
+      // id is out; changes run one call at a time, each whole.
+      const id = crypto.randomUUID();
+      let following: Promise<FollowedChannels> | undefined;
+      let turn: Promise<unknown> = Promise.resolve();
+      const apply = (change: StreamChange) => {
+        const done = turn.then(async () => applyChange(stream, await (following as Promise<FollowedChannels>), change));
+        turn = done.catch(() => {});
+        return done;
+      };
+      stream.onClose(await directory.list(id, apply));
       if (stream.closed) return;
-      const unlist = await directory.list(id, (change) => applyChange(followed, change));
-      stream.onClose(unlist);
-      stream.send(JSON.stringify({ stream: id, channels: followed.channels, refused }), { event: STREAM_EVENT });
+      following = followChannels(registry, stream, {
+        channels: asking,
+        key,
+        // A channel the cursor holds, added after the stream first opened, is authorized again;
+        // a refusal is reported like one at open, so that the client knows why it is gone.
+        restore: admit,
+        maxChannels,
+        // With the cursor as its id: a reconnect before any event still resumes every channel.
+        onOpen: (channels, cursor) =>
+          stream.send(JSON.stringify({ stream: id, channels, refused }), { event: STREAM_EVENT, id: cursor }),
+      });
+      await following;
     },
 
     async change(request, body) {
@@ -199,8 +235,15 @@ export function createChannelsRoute<Request>(
   };
 }
 
-/** Adds and removes channels of one stream of this instance. */
-async function applyChange(followed: FollowedChannels, change: StreamChange): Promise<ChannelsChange> {
+/**
+ * Adds and removes channels of one stream of this instance; `undefined` when the stream ended
+ * meanwhile, as if it had never been found.
+ */
+async function applyChange(
+  stream: SseStream,
+  followed: FollowedChannels,
+  change: StreamChange,
+): Promise<ChannelsChange | undefined> {
   const subscribed: string[] = [];
   const refused: ChannelsChange['refused'] = [];
   for (const channel of change.subscribe) {
@@ -213,5 +256,6 @@ async function applyChange(followed: FollowedChannels, change: StreamChange): Pr
     }
   }
   for (const channel of change.unsubscribe) await followed.remove(channel);
-  return { subscribed, unsubscribed: change.unsubscribe, refused };
+  if (stream.closed) return undefined;
+  return { subscribed, unsubscribed: change.unsubscribe, refused, cursor: followed.cursor };
 }

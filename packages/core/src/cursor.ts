@@ -17,7 +17,8 @@ export const MAX_CURSOR_LENGTH = 4096;
 
 const VERSION = '1';
 const MAC_BYTES = 12;
-const MAC_LENGTH = 16; // base64url of 12 bytes
+/** Characters of the MAC in a cursor: base64url of 12 bytes. */
+export const MAC_LENGTH = 16;
 
 /** The channels of a cursor, in order, each with the id of the last event sent (`''` for none). */
 export type CursorPositions = ReadonlyMap<string, string>;

@@ -58,6 +58,7 @@ export {
   refusalResponse,
 } from './limits.js';
 export {
+  CHANNELS_EVENT,
   DEFAULT_MAX_CHANNELS,
   type FollowedChannels,
   type FollowOptions,

@@ -6,7 +6,7 @@ import { listenForTest, until } from '../test/helpers.js';
 import { MemoryBroker } from './broker.js';
 import { ChannelRegistry, RELAY_CHANNEL } from './channel.js';
 import { CursorKey, encodeCursor } from './cursor.js';
-import { type FollowedChannels, type FollowOptions, followChannels } from './many-channels.js';
+import { CHANNELS_EVENT, type FollowedChannels, type FollowOptions, followChannels } from './many-channels.js';
 import { createStream } from './node/index.js';
 
 const key = new CursorKey('the same secret on every instance, 32+ bytes');
@@ -104,7 +104,7 @@ describe('followChannels', () => {
     await served.followed?.add('secret');
     expect(served.followed?.channels).toEqual(['a', 'late', 'secret']);
     await registry.channel('a').publish('seen');
-    await events.next(); // its cursor holds all three channels
+    await events.take(3); // two changes, and `seen`, whose cursor holds all three channels
     events.close();
     await until(() => (registry.names().length === 0 ? true : undefined));
     await publishAll(registry, ['late', 'secret', 'a'], 'away');
@@ -140,7 +140,12 @@ describe('followChannels', () => {
     await served.followed?.remove('b');
     await served.followed?.remove('b');
     await publishAll(registry, ['b', 'a'], 'after');
-    expect((await events.next()).data).toBe('a\nafter a');
+    // Each change sends the channels and the cursor at once (the no-op second remove, nothing).
+    expect((await events.take(3)).map(({ event, data }) => [event, data])).toEqual([
+      [CHANNELS_EVENT, '{"channels":["a","b"]}'],
+      [CHANNELS_EVENT, '{"channels":["a"]}'],
+      ['message', 'a\nafter a'],
+    ]);
     await events.reconnect();
     await until(() => (registry.get('a')?.size === 1 ? true : undefined));
     expect(served.followed?.channels).toEqual(['a']); // `b` is not in the cursor to restore

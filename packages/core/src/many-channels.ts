@@ -1,6 +1,13 @@
 import { type BrokerMessage, checkChannelName } from './broker.js';
 import { type ChannelRegistry, GAP_EVENT, RELAY_CHANNEL, type SubscriberFrames } from './channel.js';
-import { type CursorKey, type CursorPositions, decodeCursor, encodeCursor, MAX_CURSOR_LENGTH } from './cursor.js';
+import {
+  type CursorKey,
+  type CursorPositions,
+  decodeCursor,
+  encodeCursor,
+  MAC_LENGTH,
+  MAX_CURSOR_LENGTH,
+} from './cursor.js';
 import { SseError } from './errors.js';
 import { formatEvent } from './format.js';
 import { checkCountLimit } from './options.js';
@@ -26,22 +33,45 @@ export interface FollowOptions {
   restore?: (channel: string) => boolean | Promise<boolean>;
   /** Most channels followed at once. Default 32. */
   maxChannels?: number;
+  /**
+   * Called once, with the channels followed and the cursor, after the gaps of a resume and
+   * before any event of the channels can leave: the place to write an opening event of the
+   * route's own (as the `channels()` routes write `ssekit-stream`), with the cursor as its id.
+   */
+  onOpen?: (channels: readonly string[], cursor: string | undefined) => void;
 }
+
+/**
+ * The event a stream of many channels gets after each change of its channels: `data` is JSON
+ * `{ "channels": string[] }`, the channels followed now, and its `id:` the cursor that resumes
+ * them, so that a reconnect before the next event loses no channel added and brings back none
+ * removed.
+ */
+export const CHANNELS_EVENT = 'ssekit-channels';
 
 /** The channels a stream follows, to change while it is open. */
 export interface FollowedChannels {
   /** The channels followed now, in the order they were added. */
   readonly channels: readonly string[];
   /**
+   * The cursor as of now: the `id` for an event of the route's own that should resume these
+   * channels (`undefined` when it would be too long; see {@link MAX_CURSOR_LENGTH}).
+   */
+  readonly cursor: string | undefined;
+  /**
    * Follows `channel` from now on: its events join the stream, and its position joins the
-   * cursor. Following a channel already followed does nothing.
+   * cursor, sent at once with a {@link CHANNELS_EVENT}. Following a channel already followed,
+   * or adding to a stream that has ended, does nothing.
    *
    * @throws {@link SseError} `TOO_MANY_CHANNELS` past {@link FollowOptions.maxChannels}, or when
    * the cursor would outgrow {@link MAX_CURSOR_LENGTH}; `INVALID_CHANNEL` for a name with CR or LF,
    * or one the registry refuses.
    */
   add(channel: string): Promise<void>;
-  /** Stops following `channel`; its position leaves the cursor. Harmless for one not followed. */
+  /**
+   * Stops following `channel`; its position leaves the cursor, sent at once with a
+   * {@link CHANNELS_EVENT}. Harmless for one not followed.
+   */
   remove(channel: string): Promise<void>;
 }
 
@@ -65,6 +95,15 @@ export function isChannelName(name: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether one cursor has room for a position in each of `channels` (names of channels that can
+ * be followed), whatever their ids.
+ */
+export function cursorHasRoom(channels: readonly string[]): boolean {
+  const roomy = new Map(channels.map((channel) => [channel, 'x'.repeat(ROOM_PER_ID)]));
+  return encodeCursor(roomy, 'x'.repeat(MAC_LENGTH)) !== undefined;
 }
 
 const utf8 = new TextEncoder();
@@ -129,8 +168,7 @@ export async function followChannels(
       throw new SseError('TOO_MANY_CHANNELS', `a stream follows at most ${maxChannels} channels (maxChannels).`);
     }
     for (const channel of channels) checkFollowable(channel);
-    const roomy = new Map(channels.map((channel) => [channel, 'x'.repeat(ROOM_PER_ID)]));
-    if (encodeCursor(roomy, '') === undefined) {
+    if (!cursorHasRoom(channels)) {
       throw new SseError('TOO_MANY_CHANNELS', `the names of these channels outgrow a cursor (${MAX_CURSOR_LENGTH}).`);
     }
     return key.sign(channels);
@@ -151,6 +189,13 @@ export async function followChannels(
       const frames = framesOf(channel);
       stops.set(channel, registry.channel(channel).subscribe(stream, { lastEventId: start || null, frames }));
     }
+  };
+
+  // The cursor reaches the client only in an id: after a change, one goes at once, so that a
+  // reconnect before the next event resumes the channels as changed.
+  const announce = () => {
+    const data = JSON.stringify({ channels: [...positions.keys()] });
+    stream.writeFrame(frame(utf8.encode(formatEvent({ event: CHANNELS_EVENT, data }, String)), true));
   };
 
   const wanted = [...new Set(options.channels)];
@@ -175,6 +220,8 @@ export async function followChannels(
     starts.set(channel, position || (await startOf(channel)));
   }
   follow(starts, signed);
+  // In the same turn: the channels' deliveries start only after a broker round trip.
+  options.onOpen?.([...positions.keys()], cursorOf());
 
   // Changes run one at a time: each signs the set it makes before the cursor carries it.
   let changes = Promise.resolve();
@@ -187,12 +234,17 @@ export async function followChannels(
     get channels() {
       return [...positions.keys()];
     },
+    get cursor() {
+      return cursorOf();
+    },
     add: (channel) =>
       change(async () => {
         if (positions.has(channel) || stream.closed) return;
         const signed = await admit([...positions.keys(), channel]);
         const start = await startOf(channel);
-        if (!stream.closed) follow(new Map([[channel, start]]), signed);
+        if (stream.closed) return;
+        follow(new Map([[channel, start]]), signed);
+        announce();
       }),
     remove: (channel) =>
       change(async () => {
@@ -203,6 +255,7 @@ export async function followChannels(
         stop();
         stops.delete(channel);
         positions.delete(channel);
+        announce();
       }),
   };
 }

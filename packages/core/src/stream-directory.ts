@@ -12,9 +12,16 @@ export interface ChannelsChange {
   subscribed: string[];
   unsubscribed: string[];
   refused: { channel: string; status: 401 | 403 | 413 | 400 }[];
+  /**
+   * The stream's cursor once the change was made, as the `ssekit-channels` event that the
+   * stream got for it carries: a client whose connection dropped before that event arrived
+   * resumes from this one (`?lastEventId=`), or loses the change.
+   */
+  cursor: string | undefined;
 }
 
-type ApplyChange = (change: StreamChange) => Promise<ChannelsChange>;
+/** Applies a change to a stream of this instance; `undefined` when the stream has ended. */
+type ApplyChange = (change: StreamChange) => Promise<ChannelsChange | undefined>;
 
 /** `value` if it is an array of strings. */
 export const stringsOf = (value: unknown): string[] | undefined =>
@@ -30,7 +37,7 @@ export const stringsOf = (value: unknown): string[] | undefined =>
  */
 class StreamDirectory {
   readonly #local = new Map<string, ApplyChange>();
-  readonly #waiting = new Map<string, (result: ChannelsChange) => void>();
+  readonly #waiting = new Map<string, (result: ChannelsChange | undefined) => void>();
   readonly #registry: ChannelRegistry;
   #users = 0;
   #relay: Promise<() => void> | undefined;
@@ -53,7 +60,8 @@ class StreamDirectory {
 
   /**
    * Changes stream `id`, here or on the instance that holds it; resolves with `undefined` when
-   * no instance answered within `timeout` ms (no such stream is open).
+   * no instance answered within `timeout` ms (no such stream is open), or the stream ended
+   * during the change.
    *
    * @throws {@link SseError} `BROKER_UNAVAILABLE` when the broker cannot carry the change.
    */
@@ -118,7 +126,8 @@ class StreamDirectory {
     const { reply } = body;
     if (typeof reply !== 'string') return;
     if (message.event === 'answer') {
-      this.#waiting.get(reply)?.(body.result as ChannelsChange);
+      // `null`: the stream ended while the change was applied.
+      this.#waiting.get(reply)?.(changeOf(body.result));
       return;
     }
     const apply = typeof body.stream === 'string' ? this.#local.get(body.stream) : undefined;
@@ -133,6 +142,14 @@ class StreamDirectory {
       // resubscribes after its next reconnect, as it does for any change that did not land.
       .catch(() => {});
   }
+}
+
+/** A change as another instance answered it, if it has the shape of one. */
+function changeOf(value: unknown): ChannelsChange | undefined {
+  const { subscribed, unsubscribed, refused } = (value ?? {}) as Record<string, unknown>;
+  return stringsOf(subscribed) && stringsOf(unsubscribed) && Array.isArray(refused)
+    ? (value as ChannelsChange)
+    : undefined;
 }
 
 const directories = new WeakMap<ChannelRegistry, StreamDirectory>();

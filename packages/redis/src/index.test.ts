@@ -2,6 +2,7 @@ import net from 'node:net';
 import { createClient, RESP_TYPES } from '@redis/client';
 import {
   type BrokerMessage,
+  CHANNELS_EVENT,
   ChannelRegistry,
   CursorKey,
   createChannelsRoute,
@@ -650,6 +651,7 @@ describe('followChannels over RedisBroker', () => {
     // A channel added on B, cut before it sent anything, comes back on A with what it missed.
     await vi.waitFor(() => expect(b.served.followed).toBeDefined());
     await b.served.followed?.add(late);
+    expect((await second.next()).event).toBe(CHANNELS_EVENT); // the cursor with `late`, at once
     await publish(a.registry, one, 'one 3');
     await second.next();
     second.close();
@@ -659,7 +661,9 @@ describe('followChannels over RedisBroker', () => {
     const third = await openEvents(a.app, { path, lastEventId: second.lastEventId });
     await third.take(2);
     await vi.waitFor(() => expect(a.served.followed?.channels).toEqual([one, two, late]));
-    const received = [first, second, third].flatMap((reader) => reader.received);
+    const received = [first, second, third]
+      .flatMap((reader) => reader.received)
+      .filter(({ event }) => event !== CHANNELS_EVENT);
     expect(received.map(({ event }) => event)).not.toContain(GAP_EVENT);
     for (const [channel, events] of published) {
       expect(received.map(({ data }) => String(data)).filter((data) => data.startsWith(`${channel}\n`))).toEqual(
@@ -704,8 +708,10 @@ describe('the channels() routes over RedisBroker', () => {
       subscribed: [added],
       unsubscribed: [],
       refused: [{ channel: secret, status: 403 }],
+      cursor: expect.any(String),
     });
     expect(a.registry.get(added)?.size).toBe(1);
+    expect((await events.next()).event).toBe(CHANNELS_EVENT);
     await b.registry.channel(secret).publish('never');
     await b.registry.channel(added).publish('through B');
     expect(String((await events.next()).data)).toBe(`${added}\nthrough B`);
@@ -715,6 +721,7 @@ describe('the channels() routes over RedisBroker', () => {
       unsubscribed: [added],
     });
     expect(a.registry.get(added)).toBeUndefined();
+    expect((await events.next()).event).toBe(CHANNELS_EVENT);
     await a.registry.channel(added).publish('after leaving');
     await b.registry.channel(one).publish('still here');
     expect(String((await events.next()).data)).toBe(`${one}\nstill here`);
