@@ -73,7 +73,8 @@ export type ChannelRule<Request, Pattern extends string> =
 /**
  * An `authorize` for the `channels()` routes from rules by channel pattern: the first pattern
  * that matches a channel decides, with the parameters it captured; a channel no pattern
- * matches is refused (403).
+ * matches is refused (403). "First" is the object's key order, in which JavaScript puts
+ * keys that are whole numbers (`'42'`) before all others: such a pattern always comes first.
  *
  * Annotate the request in a rule (not as a type argument, which would leave the patterns
  * untyped) for each rule's parameters to be typed by its pattern.
