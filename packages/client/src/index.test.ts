@@ -146,6 +146,28 @@ describe('ChannelsClient', () => {
     client.close();
   });
 
+  it('tells a subscription when its channel is followed from now: at open, by a call, when a reconnect did not resume it', async () => {
+    const { client, source } = scripted();
+    const follows: string[] = [];
+    const onFollow = (channel: string) => follows.push(channel);
+    client.subscribe('a', () => {}, { onFollow });
+    await settled();
+    source().announce('s1', ['a']);
+    client.subscribe('b', () => {}, { onFollow });
+    await settled();
+    expect(follows).toEqual(['a', 'b']);
+    // A second handler of a followed channel: at once, since it missed what came before.
+    client.subscribe('a', () => {}, { onFollow: (channel) => follows.push(`again ${channel}`) });
+    await settled();
+    expect(follows).toEqual(['a', 'b', 'again a']);
+    // The cursor resumed a, but did not carry b: b is subscribed again, from now.
+    source().drop();
+    source().announce('s2', ['a']);
+    await settled();
+    expect(follows).toEqual(['a', 'b', 'again a', 'b']);
+    client.close();
+  });
+
   it("reports a gap to that channel's subscribers alone", async () => {
     const { client, source } = scripted();
     const gaps: string[] = [];
@@ -163,12 +185,15 @@ describe('ChannelsClient', () => {
 
   it('closes the connection when the last channel is left, and opens a new one on the next subscribe', async () => {
     const { client, source } = scripted();
+    expect(client.readyState).toBe(2);
     const leave = client.subscribe('a', () => {});
     await settled();
     const first = source();
+    expect(client.readyState).toBe(1);
     leave();
     await settled();
     expect(first.readyState).toBe(2);
+    expect(client.readyState).toBe(2);
     client.subscribe('b', () => {});
     await settled();
     expect(ScriptedSource.opened).toHaveLength(2);

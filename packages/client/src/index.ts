@@ -67,6 +67,13 @@ export interface ChannelsClientOptions {
 export interface SubscribeOptions<Event extends string = string> {
   /** The event names the handler gets. Default `['message']` (events published without a name). */
   events?: readonly Event[];
+  /**
+   * Called each time the server starts following this channel from now, with nothing
+   * replayed: when the stream opens, when a subscribe call adds it, after a reconnect that
+   * could not resume it, and at once for a channel already followed. Load what the page shows
+   * of the channel then; an event may arrive just before, so merge what is loaded.
+   */
+  onFollow?: (channel: string) => void;
   /** Called when a resume lost events of this channel (an `ssekit-gap`): reload what it shows. */
   onGap?: (gap: ChannelGap) => void;
 }
@@ -77,6 +84,7 @@ type EventNameOf<Events> = keyof Events & string;
 interface Subscription {
   handler: (event: ChannelEvent) => void;
   events: readonly string[];
+  onFollow: ((channel: string) => void) | undefined;
   onGap: ((gap: ChannelGap) => void) | undefined;
 }
 
@@ -89,6 +97,17 @@ const CLOSED = 2;
 function splitChannel(data: string): [channel: string, rest: string] {
   const cut = data.indexOf('\n');
   return cut === -1 ? [data, ''] : [data.slice(0, cut), data.slice(cut + 1)];
+}
+
+/** Calls an app's callback: what it throws is reported as uncaught, and the client carries on. */
+function callSafely<Args extends unknown[]>(callback: ((...args: Args) => void) | undefined, ...args: Args): void {
+  try {
+    callback?.(...args);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
 }
 
 /**
@@ -149,12 +168,15 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
     const subscription: Subscription = {
       handler: handler as (event: ChannelEvent) => void,
       events: options.events ?? ['message'],
+      onFollow: options.onFollow,
       onGap: options.onGap,
     };
     const subscriptions = this.#wanted.get(channel) ?? new Set<Subscription>();
     this.#wanted.set(channel, subscriptions.add(subscription));
     this.#refused.delete(channel);
     for (const event of subscription.events) this.#listen(event);
+    // Its events flow already; this handler has seen none of them.
+    if (this.#following.has(channel)) queueMicrotask(() => callSafely(subscription.onFollow, channel));
     this.#schedule();
     return () => this.#remove(channel, (other) => other === subscription);
   }
@@ -162,6 +184,14 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
   /** Removes `handler` from `channel`, or every handler of it when none is given. */
   unsubscribe(channel: keyof Channels & string, handler?: (event: never) => void): void {
     this.#remove(channel, (subscription) => handler === undefined || subscription.handler === handler);
+  }
+
+  /**
+   * The connection's state, as `EventSource.readyState`: 0 connecting (or reconnecting), 1
+   * open, 2 closed (no channel subscribed, or the server refused the connection).
+   */
+  get readyState(): number {
+    return this.#source?.readyState ?? CLOSED;
   }
 
   /** Removes every handler and closes the connection; a later `subscribe` opens a new one. */
@@ -244,8 +274,10 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
           unsubscribed: string[];
           refused: ChannelRefusal[];
         };
+        const fresh = change.subscribed.filter((channel) => !this.#following.has(channel));
         for (const channel of change.subscribed) this.#following.add(channel);
         for (const channel of change.unsubscribed) this.#following.delete(channel);
+        this.#followed(fresh);
         this.#refuse(change.refused);
         done = true;
       }
@@ -260,27 +292,37 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
     this.#schedule();
   }
 
+  #followed(channels: string[]): void {
+    for (const channel of channels) {
+      for (const { onFollow } of this.#wanted.get(channel) ?? []) callSafely(onFollow, channel);
+    }
+  }
+
   #refuse(refusals: ChannelRefusal[]): void {
     for (const refusal of refusals) {
       if (!this.#wanted.has(refusal.channel) || this.#refused.has(refusal.channel)) continue;
       this.#refused.add(refusal.channel);
-      this.#options.onRefused?.(refusal);
+      callSafely(this.#options.onRefused, refusal);
     }
   }
 
   readonly #onStream = (message: MessageEvent<string>): void => {
     const opened = JSON.parse(message.data) as { stream: string; channels: string[]; refused: ChannelRefusal[] };
+    // A channel the last stream followed was resumed from the cursor (or gets a gap); the
+    // others start from now.
+    const fresh = opened.channels.filter((channel) => !this.#following.has(channel));
     this.#stream = opened.stream;
     this.#following = new Set(opened.channels);
     for (const channel of opened.channels) this.#refused.delete(channel);
-    this.#refuse(opened.refused);
     this.#schedule();
+    this.#followed(fresh);
+    this.#refuse(opened.refused);
   };
 
   readonly #onGap = (message: MessageEvent<string>): void => {
     const [channel, rest] = splitChannel(message.data);
     const { lastEventId, reason } = JSON.parse(rest) as ChannelGap;
-    for (const { onGap } of this.#wanted.get(channel) ?? []) onGap?.({ channel, lastEventId, reason });
+    for (const { onGap } of this.#wanted.get(channel) ?? []) callSafely(onGap, { channel, lastEventId, reason });
   };
 
   readonly #onError = (): void => {
@@ -296,15 +338,6 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
     if (receivers.length === 0) return;
     const data = this.#options.parse ? this.#options.parse(rest, message.type) : JSON.parse(rest);
     const event = { channel, event: message.type, data, id: message.lastEventId };
-    for (const { handler } of receivers) {
-      try {
-        handler(event);
-      } catch (error) {
-        // Reported as uncaught, without keeping the event from the other handlers.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    for (const { handler } of receivers) callSafely(handler, event);
   };
 }
