@@ -161,10 +161,24 @@ describe('ChannelsClient', () => {
     await settled();
     expect(follows).toEqual(['a', 'b', 'again a']);
     // The cursor resumed a, but did not carry b: b is subscribed again, from now.
+    source().send('a', 'an event, with a cursor');
     source().drop();
     source().announce('s2', ['a']);
     await settled();
     expect(follows).toEqual(['a', 'b', 'again a', 'b']);
+    client.close();
+  });
+
+  it('takes every channel as followed from now after a reconnect that had no cursor to send', async () => {
+    const { client, source } = scripted();
+    const follows: string[] = [];
+    client.subscribe('a', () => {}, { onFollow: (channel) => follows.push(channel) });
+    await settled();
+    source().announce('s1', ['a']);
+    // No event yet, so no Last-Event-ID: the server cannot resume a.
+    source().drop();
+    source().announce('s2', ['a']);
+    expect(follows).toEqual(['a', 'a']);
     client.close();
   });
 

@@ -141,6 +141,8 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
   #source: EventSource | undefined;
   /** The id subscribe calls name: unset until the stream announces it, and when it is gone. */
   #stream: string | undefined;
+  /** Whether this EventSource got an event id: without one, a reconnect resumes nothing. */
+  #hasCursor = false;
   #calling = false;
   #scheduled = false;
 
@@ -245,6 +247,7 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
     const Source = this.#options.EventSource ?? EventSource;
     const source = new Source(url, { withCredentials: this.#options.withCredentials ?? false });
     this.#source = source;
+    this.#hasCursor = false;
     source.addEventListener(STREAM_EVENT, this.#onStream);
     source.addEventListener(GAP_EVENT, this.#onGap);
     source.addEventListener('error', this.#onError);
@@ -308,9 +311,10 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
 
   readonly #onStream = (message: MessageEvent<string>): void => {
     const opened = JSON.parse(message.data) as { stream: string; channels: string[]; refused: ChannelRefusal[] };
-    // A channel the last stream followed was resumed from the cursor (or gets a gap); the
-    // others start from now.
-    const fresh = opened.channels.filter((channel) => !this.#following.has(channel));
+    // A channel the last stream followed was resumed from the cursor the browser sent back (or
+    // gets a gap); the others start from now, and so do all when no event brought a cursor.
+    const resumed = this.#hasCursor ? this.#following : new Set<string>();
+    const fresh = opened.channels.filter((channel) => !resumed.has(channel));
     this.#stream = opened.stream;
     this.#following = new Set(opened.channels);
     for (const channel of opened.channels) this.#refused.delete(channel);
@@ -333,6 +337,7 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
   };
 
   readonly #onEvent = (message: MessageEvent<string>): void => {
+    if (message.lastEventId) this.#hasCursor = true;
     const [channel, rest] = splitChannel(message.data);
     const receivers = [...(this.#wanted.get(channel) ?? [])].filter(({ events }) => events.includes(message.type));
     if (receivers.length === 0) return;
