@@ -47,9 +47,10 @@ describe('pnpm demo', () => {
     });
 
     expect(await (await fetch(url)).text()).toContain('<title>ssekit chat</title>');
-    const source = new EventSource(`${url}/rooms/general/events`);
+    // One stream for the rooms a page joined; it opens with the stream's id once it follows them.
+    const source = new EventSource(`${url}/events?channels=room:general`);
     afterThisTest(() => source.close());
-    await new Promise((resolve) => source.addEventListener('open', resolve));
+    await new Promise((resolve) => source.addEventListener('ssekit-stream', resolve));
     const received = new Promise<MessageEvent>((resolve) => source.addEventListener('message', resolve));
     const posted = await fetch(`${url}/rooms/general/messages`, {
       method: 'POST',
@@ -57,6 +58,9 @@ describe('pnpm demo', () => {
       body: JSON.stringify({ name: 'demo', text: 'it works' }),
     });
     expect(posted.status).toBe(201);
-    expect(JSON.parse((await received).data)).toMatchObject({ name: 'demo', text: 'it works' });
+    // Each event names its room in its first data line.
+    const [room, data = ''] = (await received).data.split('\n');
+    expect(room).toBe('room:general');
+    expect(JSON.parse(data)).toMatchObject({ name: 'demo', text: 'it works' });
   }, 30_000);
 });

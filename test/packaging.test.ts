@@ -37,6 +37,18 @@ const packages = readdirSync(join(root, 'packages'))
 // as ESM and as CJS, and `run` (if any) must not throw in Node, loading entries with `import`
 // (ESM) and with `require` (CJS) through `load(specifier)`.
 const consumers: Record<string, { types: string; run?: string }> = {
+  // Handlers are typed by the channel's event map; nothing connects before a subscribe.
+  '@ssekit/client': {
+    types: `
+      import { ChannelsClient } from '@ssekit/client';
+      const client = new ChannelsClient<{ [room: \`room:\${string}\`]: { message: { text: string } } }>({ url: '/events' });
+      export const leave: () => void = client.subscribe('room:1', (e) => console.log(e.data.text.length));
+    `,
+    run: `
+      const { ChannelsClient } = await load('@ssekit/client');
+      new ChannelsClient({ url: 'http://127.0.0.1/events' }).close();
+    `,
+  },
   '@ssekit/core': {
     // A second SseStream declaration would bring its own #private fields, so a "./node"
     // stream would then not be assignable to the main entry's SseStream.

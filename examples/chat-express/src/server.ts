@@ -1,12 +1,13 @@
 /**
  * Starts the chat: `pnpm demo` at the repository root, or `pnpm start` here.
- * `PORT` (default 3000; 0 picks a free one) and `HOST` (default 127.0.0.1) say where.
+ * `PORT` (default 3000; 0 picks a free one) and `HOST` (default 127.0.0.1) say where;
+ * `CURSOR_SECRET` (32 bytes or more) signs the resume cursors, with a development default.
  */
 import type { AddressInfo, Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { createChat } from './app.js';
+import { type ChatOptions, createChat } from './app.js';
 
-export interface StartOptions {
+export interface StartOptions extends ChatOptions {
   /** Default 3000; 0 lets the OS pick a free port. */
   port?: number;
   /** Default 127.0.0.1. */
@@ -14,8 +15,8 @@ export interface StartOptions {
 }
 
 /** Starts the chat server; `close` ends open streams too. */
-export async function start({ port = 3000, host = '127.0.0.1' }: StartOptions = {}) {
-  const { app, registry, opened } = createChat();
+export async function start({ port = 3000, host = '127.0.0.1', ...chat }: StartOptions = {}) {
+  const { app, registry, opened } = createChat(chat);
   await opened;
 
   // For the page's "Drop the connections" button: cut every connection but the one asking,
@@ -55,7 +56,11 @@ export async function start({ port = 3000, host = '127.0.0.1' }: StartOptions = 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 3000);
   try {
-    const { url } = await start({ port, host: process.env.HOST ?? '127.0.0.1' });
+    const { url } = await start({
+      port,
+      host: process.env.HOST ?? '127.0.0.1',
+      cursorSecret: process.env.CURSOR_SECRET || undefined,
+    });
     console.log(`ssekit chat: ${url}\nOpen it in two browser tabs; Ctrl+C stops the server.`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;

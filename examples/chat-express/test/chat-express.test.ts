@@ -1,7 +1,10 @@
-// The chat over HTTP with the `eventsource` client: rooms, posting, and resuming.
+// The chat over HTTP, with @ssekit/client on the `eventsource` client as a page would use it:
+// rooms, posting, one connection for every joined room, and resuming.
+import { type ChannelRefusal, ChannelsClient } from '@ssekit/client';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { afterThisTest, until } from '../../../packages/core/test/helpers.js';
+import type { ChatMessage, RoomEvents } from '../src/app.js';
 import { start } from '../src/server.js';
 
 let server: Awaited<ReturnType<typeof start>>;
@@ -10,34 +13,42 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-interface Received {
-  id: string;
-  name: string;
-  text: string;
-}
+type Channels = { [room: `room:${string}`]: RoomEvents };
 
 /**
- * A client in `room`; `received` fills as messages arrive, `opens` counts connections. Each
- * connection waits for `beforeConnect()`, which lets a test hold a reconnect back.
+ * A page's client that joins `rooms`: `received` fills as messages arrive, `follows` counts
+ * each room's starts from now (the client's `onFollow`). Each connection waits for
+ * `beforeConnect()`, which lets a test hold a reconnect back.
  */
-function join(room: string, lastEventId?: string, beforeConnect: () => Promise<unknown> = async () => {}) {
-  const query = lastEventId ? `?lastEventId=${encodeURIComponent(lastEventId)}` : '';
-  const source = new EventSource(`${server.url}/rooms/${room}/events${query}`, {
-    fetch: async (url, init) => {
-      await beforeConnect();
-      return fetch(url, init);
-    },
+function visitor(rooms: string[], beforeConnect: () => Promise<unknown> = async () => {}) {
+  class HeldEventSource extends EventSource {
+    constructor(url: string | URL, init?: EventSourceInit) {
+      super(url, {
+        ...init,
+        fetch: async (input, requestInit) => {
+          await beforeConnect();
+          return fetch(input, requestInit);
+        },
+      });
+    }
+  }
+  const received: (Pick<ChatMessage, 'name' | 'text'> & { room: string })[] = [];
+  const follows = new Map<string, number>();
+  const refused: ChannelRefusal[] = [];
+  const client = new ChannelsClient<Channels>({
+    url: `${server.url}/events`,
+    EventSource: HeldEventSource as unknown as typeof globalThis.EventSource,
+    onRefused: (refusal) => refused.push(refusal),
   });
-  afterThisTest(() => source.close());
-  const received: Received[] = [];
-  let opens = 0;
-  source.addEventListener('open', () => opens++);
-  source.addEventListener('message', (event) => {
-    const { name, text } = JSON.parse(event.data);
-    received.push({ id: event.lastEventId, name, text });
-  });
-  const opened = new Promise((resolve) => source.addEventListener('open', resolve, { once: true }));
-  return { source, received, opened, opens: () => opens };
+  afterThisTest(() => client.close());
+  const join = (room: string) =>
+    client.subscribe(`room:${room}`, ({ data: { name, text } }) => received.push({ room, name, text }), {
+      onFollow: () => follows.set(room, (follows.get(room) ?? 0) + 1),
+    });
+  for (const room of rooms) join(room);
+  /** Resolves once the server follows each of `names` for this client. */
+  const following = (names = rooms) => until(() => names.every((room) => follows.has(room)) || undefined);
+  return { client, received, follows, refused, join, following };
 }
 
 async function post(room: string, body: unknown) {
@@ -49,91 +60,139 @@ async function post(room: string, body: unknown) {
   return { status: res.status, body: await res.json() };
 }
 
-async function recent(room: string): Promise<{ messages: { id: string; message: Received }[]; lastEventId: string }> {
-  return (await fetch(`${server.url}/rooms/${room}/messages`)).json();
+const openStreams = async (): Promise<number> => (await (await fetch(`${server.url}/stats`)).json()).streams;
+
+/** Waits until the server counts `count` open streams. */
+async function streamsOpen(count: number) {
+  let open = -1;
+  for (let tries = 0; tries < 200 && open !== count; tries++) {
+    open = await openStreams();
+    if (open !== count) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  expect(open).toBe(count);
 }
 
 describe('chat-express', () => {
-  it('serves the page and lists the rooms, each with a welcome', async () => {
+  it('serves the page, the client module it imports, and the rooms, each with a welcome', async () => {
     const page = await fetch(server.url);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     const html = await page.text();
-    expect(html).toContain('new EventSource(');
+    expect(html).toContain("import { ChannelsClient } from '/client.js'");
     expect(html).not.toMatch(/(src|href)="https?:/); // self-contained
+    const client = await fetch(`${server.url}/client.js`);
+    expect(client.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    const code = await client.text();
+    expect(code).toContain('ChannelsClient');
+    expect(code).not.toMatch(/^\s*import\b/m); // one module: the browser loads nothing else
     expect(await (await fetch(`${server.url}/rooms`)).json()).toEqual(['general', 'random', 'help']);
-    const { messages, lastEventId } = await recent('help');
-    expect(messages[0]?.message).toMatchObject({ name: 'ssekit', text: expect.stringContaining('#help') });
-    expect(lastEventId).toBe(messages.at(-1)?.id);
+    const { messages } = await (await fetch(`${server.url}/rooms/help/messages`)).json();
+    expect(messages[0]).toMatchObject({
+      id: expect.any(String),
+      name: 'ssekit',
+      text: expect.stringContaining('#help'),
+    });
   });
 
   it('delivers a message to every client in its room, and to no other room', async () => {
-    const alice = join('general');
-    const bob = join('general');
-    const carol = join('random');
-    await Promise.all([alice.opened, bob.opened, carol.opened]);
+    const alice = visitor(['general']);
+    const bob = visitor(['general', 'random']);
+    const carol = visitor(['random']);
+    await Promise.all([alice.following(), bob.following(), carol.following()]);
 
     const { status, body } = await post('general', { name: 'alice', text: 'hi all' });
     expect(status).toBe(201);
-    await until(() => (alice.received.length === 1 && bob.received.length === 1) || undefined);
-    for (const client of [alice, bob])
-      expect(client.received).toEqual([{ id: body.id, name: 'alice', text: 'hi all' }]);
+    expect(body).toEqual({ id: expect.any(String) });
     await post('random', { name: 'carol', text: 'elsewhere' });
-    await until(() => carol.received.length === 1 || undefined);
-    expect(carol.received[0]?.text).toBe('elsewhere');
-    expect(alice.received).toHaveLength(1);
+    await until(() => (bob.received.length === 2 && carol.received.length === 1) || undefined);
+    expect(alice.received).toEqual([{ room: 'general', name: 'alice', text: 'hi all' }]);
+    expect(bob.received).toEqual([
+      { room: 'general', name: 'alice', text: 'hi all' },
+      { room: 'random', name: 'carol', text: 'elsewhere' },
+    ]);
+    expect(carol.received).toEqual([{ room: 'random', name: 'carol', text: 'elsewhere' }]);
   });
 
-  it('gives a newcomer the recent messages and an id that closes the gap to its stream', async () => {
-    await post('help', { name: 'dave', text: 'first' });
-    const { messages, lastEventId } = await recent('help');
-    expect(messages.at(-1)?.message).toMatchObject({ name: 'dave', text: 'first' });
-    // Posted after the page loaded, before its stream opened: the stream replays it.
-    const { body } = await post('help', { name: 'dave', text: 'in between' });
-    const client = join('help', lastEventId);
-    await until(() => client.received.length === 1 || undefined);
-    expect(client.received).toEqual([{ id: body.id, name: 'dave', text: 'in between' }]);
+  it('joining 3 rooms keeps 1 connection, counted by the server', async () => {
+    await streamsOpen(0);
+    const dave = visitor(['general']);
+    await dave.following();
+    await streamsOpen(1);
+    // Joined on the open stream, by calls: no new connection.
+    const leaveRandom = dave.join('random');
+    const leaveHelp = dave.join('help');
+    await dave.following(['general', 'random', 'help']);
+    await streamsOpen(1);
+    for (const room of ['general', 'random', 'help']) await post(room, { name: 'dave', text: `in ${room}` });
+    await until(() => dave.received.length === 3 || undefined);
+    expect(dave.received.map(({ room }) => room)).toEqual(['general', 'random', 'help']);
+
+    leaveRandom();
+    leaveHelp();
+    await post('random', { name: 'erin', text: 'dave left' });
+    await post('general', { name: 'erin', text: 'still here?' });
+    await until(() => dave.received.length === 4 || undefined);
+    expect(dave.received.at(-1)).toEqual({ room: 'general', name: 'erin', text: 'still here?' });
+    await streamsOpen(1);
+    // The last room left: the connection closes.
+    dave.client.unsubscribe('room:general');
+    await streamsOpen(0);
   });
 
-  it('resumes after a dropped connection with every message missed, once and in order', async () => {
+  it('resumes every room after a dropped connection with every message missed, once and in order', async () => {
     // The reconnect waits until the posts below are done: what it gets, it gets from history.
     let postedWhileAway = Promise.resolve();
-    const client = join('random', undefined, () => postedWhileAway);
-    await client.opened;
-    await post('random', { name: 'erin', text: 'before' });
-    await until(() => client.received.length === 1 || undefined);
+    const frank = visitor(['random', 'help'], () => postedWhileAway);
+    await frank.following();
+    await post('random', { name: 'gina', text: 'before' });
+    await until(() => frank.received.length === 1 || undefined);
 
     // Cut every connection (what the page's button does); post while the client is away.
     let away = () => {};
     postedWhileAway = new Promise((resolve) => {
       away = resolve;
     });
-    const reconnected = new Promise((resolve) => client.source.addEventListener('open', resolve, { once: true }));
     expect((await fetch(`${server.url}/drop`, { method: 'POST' })).status).toBe(204);
-    const missed = [];
-    for (const text of ['while away 1', 'while away 2', 'while away 3']) {
-      missed.push((await post('random', { name: 'frank', text })).body.id);
-    }
+    await until(() => (frank.client.readyState === 0 ? true : undefined));
+    for (const text of ['while away 1', 'while away 2']) await post('random', { name: 'gina', text });
+    await post('help', { name: 'gina', text: 'while away 3' });
     away();
-    await reconnected;
-    await until(() => client.received.length === 4 || undefined);
-    const after = (await post('random', { name: 'erin', text: 'after' })).body.id;
-    await until(() => client.received.length === 5 || undefined);
+    await until(() => frank.received.length === 4 || undefined);
+    await post('help', { name: 'gina', text: 'after' });
+    await until(() => frank.received.length === 5 || undefined);
 
-    expect(client.opens()).toBe(2);
-    expect(client.received.map(({ text }) => text)).toEqual([
-      'before',
-      'while away 1',
-      'while away 2',
-      'while away 3',
-      'after',
-    ]);
-    expect(client.received.slice(1).map(({ id }) => id)).toEqual([...missed, after]);
+    // In order within each room; the rooms' replays may interleave.
+    const texts = (room: string) => frank.received.filter((message) => message.room === room).map(({ text }) => text);
+    expect(texts('random')).toEqual(['before', 'while away 1', 'while away 2']);
+    expect(texts('help')).toEqual(['while away 3', 'after']);
+    // Resumed, not started over: each room was followed from now once, when joined.
+    expect(Object.fromEntries(frank.follows)).toEqual({ random: 1, help: 1 });
   });
 
-  it('tells a client whose id history does not know to start over', async () => {
-    const client = join('general', 'from-another-server');
-    const gap = await new Promise<MessageEvent>((resolve) => client.source.addEventListener('ssekit-gap', resolve));
-    expect(JSON.parse(gap.data)).toEqual({ lastEventId: 'from-another-server', reason: 'unknown' });
+  it('tells a stream resuming from a cursor it cannot read to reload each room', async () => {
+    const url = `${server.url}/events?channels=room:general,room:help&lastEventId=from-another-server`;
+    const source = new EventSource(url);
+    afterThisTest(() => source.close());
+    const gaps: string[] = [];
+    await new Promise<void>((resolve) =>
+      source.addEventListener('ssekit-gap', (event) => {
+        if (gaps.push(event.data) === 2) resolve();
+      }),
+    );
+    const lost = JSON.stringify({ lastEventId: 'from-another-server', reason: 'unknown' });
+    expect(gaps.sort()).toEqual([`room:general\n${lost}`, `room:help\n${lost}`]);
+  });
+
+  it('refuses channels that are not rooms, alone', async () => {
+    const henry = visitor(['general', 'nowhere']);
+    await henry.following(['general']);
+    await until(() => henry.refused.length === 1 || undefined);
+    expect(henry.refused).toEqual([{ channel: 'room:nowhere', status: 403 }]);
+    const unknownStream = await fetch(`${server.url}/events/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ stream: 'no-such-stream', subscribe: ['room:help'] }),
+    });
+    expect(unknownStream.status).toBe(404);
   });
 
   it('refuses bad messages and unknown rooms, as JSON', async () => {
@@ -148,6 +207,6 @@ describe('chat-express', () => {
       status: 404,
       body: { error: 'no room "nowhere"' },
     });
-    expect((await fetch(`${server.url}/rooms/nowhere/events`)).status).toBe(404);
+    expect((await fetch(`${server.url}/rooms/nowhere/messages`)).status).toBe(404);
   });
 });
