@@ -14,8 +14,12 @@ class ScriptedSource extends EventTarget {
   close() {
     this.readyState = 2;
   }
-  announce(stream: string, channels: string[], refused: ChannelRefusal[] = []) {
-    this.dispatchEvent(new MessageEvent('ssekit-stream', { data: JSON.stringify({ stream, channels, refused }) }));
+  announce(stream: string, channels: string[], refused: ChannelRefusal[] = [], id = '') {
+    const data = JSON.stringify({ stream, channels, refused });
+    this.dispatchEvent(new MessageEvent('ssekit-stream', { data, lastEventId: id }));
+  }
+  changed(channels: string[], id: string) {
+    this.dispatchEvent(new MessageEvent('ssekit-channels', { data: JSON.stringify({ channels }), lastEventId: id }));
   }
   send(channel: string, data: unknown, event = 'message', id = 'cursor') {
     this.dispatchEvent(new MessageEvent(event, { data: `${channel}\n${JSON.stringify(data)}`, lastEventId: id }));
@@ -179,6 +183,30 @@ describe('ChannelsClient', () => {
     source().drop();
     source().announce('s2', ['a']);
     expect(follows).toEqual(['a', 'a']);
+    client.close();
+  });
+
+  it('reopens from the cursor a call answered with when the connection drops before that change reached it', async () => {
+    const cursors = ['after b', 'after c'];
+    const { client, source } = scripted((body) =>
+      Response.json({ subscribed: body.subscribe, unsubscribed: [], refused: [], cursor: cursors.shift() }),
+    );
+    client.subscribe('a', () => {});
+    await settled();
+    source().announce('s1', ['a'], [], 'opened');
+    client.subscribe('b', () => {});
+    await settled();
+    source().changed(['a', 'b'], 'after b'); // arrived: the browser's own cursor has the change
+    source().drop();
+    expect(ScriptedSource.opened).toHaveLength(1);
+    source().announce('s2', ['a', 'b'], [], 'reopened');
+    client.subscribe('c', () => {});
+    await settled();
+    source().drop(); // before `after c` arrived
+    expect(ScriptedSource.opened).toHaveLength(2);
+    expect(source().url.searchParams.get('lastEventId')).toBe('after c');
+    expect(source().url.searchParams.get('channels')).toBe('a,b,c');
+    expect(ScriptedSource.opened[0]?.readyState).toBe(2);
     client.close();
   });
 

@@ -89,6 +89,7 @@ interface Subscription {
 }
 
 const STREAM_EVENT = 'ssekit-stream';
+const CHANNELS_EVENT = 'ssekit-channels';
 const GAP_EVENT = 'ssekit-gap';
 // EventSource.CLOSED, from no global: the EventSource given may not be the global one.
 const CLOSED = 2;
@@ -143,6 +144,13 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
   #stream: string | undefined;
   /** Whether this EventSource got an event id: without one, a reconnect resumes nothing. */
   #hasCursor = false;
+  /** The id of the last `ssekit-channels` event: the server sends one per change. */
+  #lastChange: string | undefined;
+  /**
+   * The cursor a call answered with, while the `ssekit-channels` event that carries it has
+   * not arrived: a drop before it would resume the channels as they were before the call.
+   */
+  #answered: string | undefined;
   #calling = false;
   #scheduled = false;
 
@@ -241,14 +249,16 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
     }
   }
 
-  #connect(channels: string[]): void {
+  #connect(channels: string[], lastEventId?: string): void {
     const url = new URL(this.#url);
     url.searchParams.set('channels', channels.join(','));
+    if (lastEventId) url.searchParams.set('lastEventId', lastEventId);
     const Source = this.#options.EventSource ?? EventSource;
     const source = new Source(url, { withCredentials: this.#options.withCredentials ?? false });
     this.#source = source;
-    this.#hasCursor = false;
+    this.#hasCursor = Boolean(lastEventId);
     source.addEventListener(STREAM_EVENT, this.#onStream);
+    source.addEventListener(CHANNELS_EVENT, this.#onChange);
     source.addEventListener(GAP_EVENT, this.#onGap);
     source.addEventListener('error', this.#onError);
     for (const event of this.#listening) source.addEventListener(event, this.#onEvent);
@@ -259,6 +269,7 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
     this.#source = undefined;
     this.#stream = undefined;
     this.#following = new Set();
+    this.#answered = undefined;
   }
 
   async #call(stream: string, subscribe: string[], unsubscribe: string[]): Promise<void> {
@@ -276,7 +287,9 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
           subscribed: string[];
           unsubscribed: string[];
           refused: ChannelRefusal[];
+          cursor?: string;
         };
+        if (change.cursor && change.cursor !== this.#lastChange) this.#answered = change.cursor;
         const fresh = change.subscribed.filter((channel) => !this.#following.has(channel));
         for (const channel of change.subscribed) this.#following.add(channel);
         for (const channel of change.unsubscribed) this.#following.delete(channel);
@@ -317,6 +330,9 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
     const fresh = opened.channels.filter((channel) => !resumed.has(channel));
     this.#stream = opened.stream;
     this.#following = new Set(opened.channels);
+    // Its id is the new stream's cursor already.
+    if (message.lastEventId) this.#hasCursor = true;
+    this.#answered = undefined;
     for (const channel of opened.channels) this.#refused.delete(channel);
     this.#schedule();
     this.#followed(fresh);
@@ -329,7 +345,21 @@ export class ChannelsClient<Channels extends object = Record<string, EventMap>> 
     for (const { onGap } of this.#wanted.get(channel) ?? []) callSafely(onGap, { channel, lastEventId, reason });
   };
 
+  readonly #onChange = (message: MessageEvent<string>): void => {
+    this.#lastChange = message.lastEventId;
+    if (message.lastEventId === this.#answered) this.#answered = undefined;
+  };
+
   readonly #onError = (): void => {
+    const answered = this.#answered;
+    if (answered && this.#source) {
+      // The browser would resume from the cursor it has, from before the last change: open
+      // anew from the cursor the call answered with instead.
+      this.#source.close();
+      this.#source = undefined;
+      this.#connect([...this.#following], answered);
+      this.#answered = undefined;
+    }
     // The EventSource reconnects by itself, and the server will name a new stream.
     this.#stream = undefined;
     // A non-200 answer ends it for good: the next change opens a new connection.

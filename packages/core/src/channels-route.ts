@@ -246,6 +246,7 @@ async function applyChange(
 ): Promise<ChannelsChange | undefined> {
   const subscribed: string[] = [];
   const refused: ChannelsChange['refused'] = [];
+  const before = followed.changeCursor;
   for (const channel of change.subscribe) {
     try {
       await followed.add(channel);
@@ -257,5 +258,6 @@ async function applyChange(
   }
   for (const channel of change.unsubscribe) await followed.remove(channel);
   if (stream.closed) return undefined;
-  return { subscribed, unsubscribed: change.unsubscribe, refused, cursor: followed.cursor };
+  const cursor = followed.changeCursor === before ? undefined : followed.changeCursor;
+  return { subscribed, unsubscribed: change.unsubscribe, refused, cursor };
 }

@@ -59,6 +59,12 @@ export interface FollowedChannels {
    */
   readonly cursor: string | undefined;
   /**
+   * The cursor the last {@link CHANNELS_EVENT} carried (`undefined` before the first change):
+   * what a subscribe call answers with, so that its client can tell whether that event reached
+   * it before a drop.
+   */
+  readonly changeCursor: string | undefined;
+  /**
    * Follows `channel` from now on: its events join the stream, and its position joins the
    * cursor, sent at once with a {@link CHANNELS_EVENT}. Following a channel already followed,
    * or adding to a stream that has ended, does nothing.
@@ -193,9 +199,11 @@ export async function followChannels(
 
   // The cursor reaches the client only in an id: after a change, one goes at once, so that a
   // reconnect before the next event resumes the channels as changed.
+  let changeCursor: string | undefined;
   const announce = () => {
+    changeCursor = cursorOf();
     const data = JSON.stringify({ channels: [...positions.keys()] });
-    stream.writeFrame(frame(utf8.encode(formatEvent({ event: CHANNELS_EVENT, data }, String)), true));
+    stream.writeFrame(utf8.encode(formatEvent({ event: CHANNELS_EVENT, id: changeCursor, data }, String)));
   };
 
   const wanted = [...new Set(options.channels)];
@@ -236,6 +244,9 @@ export async function followChannels(
     },
     get cursor() {
       return cursorOf();
+    },
+    get changeCursor() {
+      return changeCursor;
     },
     add: (channel) =>
       change(async () => {

@@ -13,11 +13,11 @@ export interface ChannelsChange {
   unsubscribed: string[];
   refused: { channel: string; status: 401 | 403 | 413 | 400 }[];
   /**
-   * The stream's cursor once the change was made, as the `ssekit-channels` event that the
-   * stream got for it carries: a client whose connection dropped before that event arrived
-   * resumes from this one (`?lastEventId=`), or loses the change.
+   * The cursor of the last `ssekit-channels` event this call made the stream send (none when
+   * it changed nothing): a client whose connection dropped before that event arrived resumes
+   * from this one (`?lastEventId=`), or loses the change.
    */
-  cursor: string | undefined;
+  cursor?: string | undefined;
 }
 
 /** Applies a change to a stream of this instance; `undefined` when the stream has ended. */
