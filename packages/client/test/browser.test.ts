@@ -193,7 +193,8 @@ describe('@ssekit/client in Chromium', () => {
       page,
       all.map((name) => got(name, 1)),
     );
-    // room:4 was in the URL: the reconnect asks for it again, and the client must drop it again.
+    // room:4 was in the URL: a reconnect by the browser asks for it again, and the client must
+    // drop it again.
     await leave(page, ['room:4']);
     await server.subscribers(['room:4'], 0);
 
@@ -215,7 +216,11 @@ describe('@ssekit/client in Chromium', () => {
       got('late', 3),
     ]);
     expect(server.streams).toEqual({ open: 1, opened: 2 });
-    expect(server.calls.at(-1)).toEqual({ stream: expect.any(String), subscribe: ['late'], unsubscribe: ['room:4'] });
+    // The browser's own reconnect asks for the URL's channels again, room:4 among them, and the
+    // client drops it in the call that adds `late`. If the cut came before the change's event
+    // reached the page, the client reopened by itself from the call's cursor, without room:4.
+    expect(server.calls.at(-1)).toMatchObject({ subscribe: ['late'] });
+    expect([[], ['room:4']]).toContainEqual((server.calls.at(-1) as { unsubscribe: string[] }).unsubscribe);
     expect((await state(page)).gaps).toEqual([]);
   });
 

@@ -13,7 +13,9 @@ const ticks = (count: number, { end = false } = {}) => {
     for (let n = 1; n <= count; n++) res.sse.send({ n }, { event: 'tick', id: String(n) });
     if (end) res.sse.close();
   });
-  return openEvents(request(app).get('/events'), { json: true, timeout: 200 });
+  // Short, for the failures that wait it out; long enough for the head on a loaded machine
+  // (200 ms was not, once, in CI).
+  return openEvents(request(app).get('/events'), { json: true, timeout: 1_000 });
 };
 
 describe('matchers', () => {
