@@ -112,6 +112,18 @@ const consumers: Record<string, { types: string; run?: string }> = {
         const event = await events.next();
         return event.event === 'tick' ? event.data.n : undefined;
       }
+      import { MemoryBroker } from '@ssekit/core';
+      import { type BrokerContractSubject, brokerContract } from '@ssekit/testing/broker-contract';
+      export const open = async ({ historySize }: { historySize: number }): Promise<BrokerContractSubject> =>
+        ({ broker: new MemoryBroker({ history: { size: historySize } }), historySize });
+      export const names: readonly string[] = brokerContract.map((c) => c.name);
+    `,
+    // The contract passes for core's broker from the tarballs, in ESM and CJS: one SseError.
+    run: `
+      const { MemoryBroker } = await load('@ssekit/core');
+      const { brokerContract } = await load('@ssekit/testing/broker-contract');
+      const open = async ({ historySize }) => ({ broker: new MemoryBroker({ history: { size: historySize } }), historySize });
+      for (const c of brokerContract) await c.run(open);
     `,
   },
 };
@@ -206,7 +218,12 @@ it.each(packages)(
     // The main entry must load on Bun, Deno and Cloudflare workerd, so neither it nor a chunk
     // it loads may import a Node builtin; only dist/node/* may. A Node-only adapter whose
     // main entry needs builtins would have to be exempted here, with its reason.
-    for (const entry of ['dist/index.js', 'dist/index.cjs']) expect(builtinImports(unpacked, entry)).toEqual([]);
+    const edgeEntries = ['dist/index.js', 'dist/index.cjs'];
+    // The broker contract runs inside the runtimes whose brokers it tests.
+    if (existsSync(join(unpacked, 'dist/broker-contract.js'))) {
+      edgeEntries.push('dist/broker-contract.js', 'dist/broker-contract.cjs');
+    }
+    for (const entry of edgeEntries) expect(builtinImports(unpacked, entry)).toEqual([]);
 
     // Entries share declarations through a common .d.ts chunk, as they share classes at run time.
     expect(duplicateClasses(join(unpacked, 'dist'))).toEqual([]);
