@@ -45,10 +45,9 @@ function toMessage([id, event, data]: WireMessage): BrokerMessage {
  * channel keeps its history in SQLite and gives its ids, so every isolate of every Worker
  * bound to the namespace sees one order, and a client resumes on any of them.
  *
- * Each stream gets its own link to its channel's object, a hibernatable WebSocket opened from
- * the stream's own request ({@link DurableObjectBroker.subscriptionPerStream}): the Workers
- * runtime lets no request use another's I/O, and the object sleeps between publishes however
- * many links it holds. Ids are `<epoch>-<n>`, `n` counting the channel's events.
+ * An isolate's streams of a channel share one link to its object (the registry subscribes
+ * once per channel): a hibernatable WebSocket, so that the object sleeps between publishes
+ * however many isolates follow it. Ids are `<epoch>-<n>`, `n` counting the channel's events.
  *
  * @example
  * import { env } from 'cloudflare:workers';
@@ -56,13 +55,14 @@ function toMessage([id, event, data]: WireMessage): BrokerMessage {
  * const registry = new ChannelRegistry({ broker: new DurableObjectBroker(env.CHANNELS) });
  */
 export class DurableObjectBroker implements Broker {
-  readonly subscriptionPerStream = true;
   readonly #namespace: DurableObjectNamespaceLike;
   readonly #prefix: string;
   readonly #size: number;
   readonly #maxAge: number | undefined;
-  /** Links open now, closed with the broker. */
-  readonly #links = new Set<WorkersWebSocket>();
+  /** Links open now, each with the function that closes it: closed with the broker. */
+  readonly #links = new Map<WorkersWebSocket, () => void>();
+  /** Tags of stopped links their objects have not closed yet, with their channels. */
+  readonly #unlinking = new Map<string, string>();
   #closed = false;
 
   /**
@@ -116,10 +116,10 @@ export class DurableObjectBroker implements Broker {
   }
 
   /**
-   * Opens a link to the channel's object, from the calling request; resolves once the object
-   * has accepted it, from when every event it stores reaches `listener`. The link closes when
-   * the returned function is called; `onLost` is called if it closes otherwise (the object
-   * was reset or moved), so that the stream resumes through `replay`.
+   * Opens a link to the channel's object; resolves once the object has accepted it, from when
+   * every event it stores reaches `listener`. The link closes when the returned function is
+   * called; `onLost` is called if it closes otherwise (the object was reset or moved), so that
+   * the channel's streams resume through `replay`.
    */
   async subscribe(
     channel: string,
@@ -129,8 +129,9 @@ export class DurableObjectBroker implements Broker {
     checkChannelName(channel);
     if (this.#closed) return () => {};
     let response: Response;
+    const tag = crypto.randomUUID();
     try {
-      response = await this.#stub(channel).fetch(`${ORIGIN}${PROTOCOL_PATH}/subscribe`, {
+      response = await this.#stub(channel).fetch(`${ORIGIN}${PROTOCOL_PATH}/subscribe?link=${tag}`, {
         headers: { Upgrade: 'websocket' },
       });
     } catch (cause) {
@@ -144,23 +145,29 @@ export class DurableObjectBroker implements Broker {
       if (!open) return;
       open = false;
       this.#links.delete(link);
+      this.#unlink(channel, link, tag);
+    };
+    link.addEventListener('message', ({ data }) => {
+      if (open) {
+        if (typeof data === 'string') listener(toMessage(JSON.parse(data) as WireMessage));
+        return;
+      }
+      // A link stopped from a request that could not close it: this event runs as its own.
       try {
         link.close(1000, 'unsubscribed');
       } catch {
-        // closed already, or owned by a request that ended
+        // closed meanwhile
       }
-    };
-    link.addEventListener('message', ({ data }) => {
-      if (open && typeof data === 'string') listener(toMessage(JSON.parse(data) as WireMessage));
     });
     const lost = (): void => {
       if (!open) return;
-      stop();
+      open = false;
+      this.#links.delete(link);
       onLost?.();
     };
     link.addEventListener('close', lost);
     link.addEventListener('error', lost);
-    this.#links.add(link);
+    this.#links.set(link, stop);
     if (this.#closed) stop();
     return stop;
   }
@@ -211,22 +218,53 @@ export class DurableObjectBroker implements Broker {
   /** Closes the links this broker opened; later publishes and replays reject. */
   close(): Promise<void> {
     this.#closed = true;
-    for (const link of [...this.#links]) {
-      this.#links.delete(link);
-      try {
-        link.close(1000, 'broker closed');
-      } catch {
-        // owned by a request that ended
-      }
-    }
+    for (const stop of [...this.#links.values()]) stop();
     return Promise.resolve();
+  }
+
+  /**
+   * Closes a link. Only the request that opened it may (Workers lets no request use another's
+   * I/O), and a link outlives that request, serving the streams of later ones: from any other,
+   * the object is asked to close its end.
+   */
+  #unlink(channel: string, link: WorkersWebSocket, tag: string): void {
+    try {
+      link.close(1000, 'unsubscribed');
+    } catch {
+      this.#unlinking.set(tag, channel);
+      this.#askToUnlink();
+    }
+  }
+
+  /**
+   * Asks the objects to close the links stopped from requests that could not close them. The
+   * request that stopped one is often a stream whose client left, which can no longer reach
+   * anything: each later request that uses the broker asks again, until an object answers.
+   * (A link's next event closes it too, whoever asked.)
+   */
+  #askToUnlink(): void {
+    for (const [tag, channel] of this.#unlinking) {
+      this.#object(channel)
+        .fetch(`${ORIGIN}${PROTOCOL_PATH}/unlink?link=${tag}`)
+        .then(async (response) => {
+          await response.body?.cancel();
+          if (response.ok) this.#unlinking.delete(tag);
+        })
+        .catch(() => {});
+    }
   }
 
   #checkOpen(): void {
     if (this.#closed) throw new SseError('REGISTRY_CLOSED', 'the broker is closed.');
   }
 
+  /** The stub of the channel's object, for a request of this broker: see {@link #askToUnlink}. */
   #stub(channel: string): DurableObjectStubLike {
+    if (this.#unlinking.size > 0) this.#askToUnlink();
+    return this.#object(channel);
+  }
+
+  #object(channel: string): DurableObjectStubLike {
     const namespace = this.#namespace;
     return namespace.get(namespace.idFromName(this.#prefix + channel) as never);
   }

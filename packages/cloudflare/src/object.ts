@@ -52,9 +52,13 @@ export class ChannelObject {
       case `${PROTOCOL_PATH}/publish`:
         return Response.json({ id: this.#publish((await request.json()) as PublishRequest) });
       case `${PROTOCOL_PATH}/subscribe`:
-        return this.#subscribe(request);
+        return this.#subscribe(request, url.searchParams.get('link'));
       case `${PROTOCOL_PATH}/replay`:
         return Response.json(this.#replay(url.searchParams));
+      case `${PROTOCOL_PATH}/unlink`:
+        for (const socket of this.#ctx.getWebSockets(url.searchParams.get('link') ?? ''))
+          socket.close(1000, 'unlinked');
+        return new Response(null, { status: 204 });
       case `${PROTOCOL_PATH}/newest`: {
         const { epoch, seq } = this.#meta();
         return Response.json({ id: `${epoch}-${seq}` });
@@ -127,11 +131,14 @@ export class ChannelObject {
     return id;
   }
 
-  #subscribe(request: Request): Response {
-    if (request.headers.get('Upgrade') !== 'websocket') return new Response('expected a WebSocket', { status: 426 });
+  #subscribe(request: Request, tag: string | null): Response {
+    if (request.headers.get('Upgrade') !== 'websocket' || !tag) {
+      return new Response('expected a WebSocket with a link tag', { status: 426 });
+    }
     const [client, server] = webSocketPair();
-    // Accepted here, before the 101: every event stored from now on reaches this link.
-    this.#ctx.acceptWebSocket(server);
+    // Accepted here, before the 101: every event stored from now on reaches this link. The
+    // tag lets any request of its Worker close it (see DurableObjectBroker).
+    this.#ctx.acceptWebSocket(server, [tag]);
     return new Response(null, { status: 101, webSocket: client } as ResponseInit);
   }
 

@@ -161,14 +161,6 @@ export interface Broker {
    * client resumed after (e.g. right after the broker reconnected).
    */
   compareIds?(a: string, b: string): number;
-  /**
-   * Set by a broker whose subscriptions belong to the request that opened them, as on
-   * Cloudflare Workers, where one request cannot use another's I/O (a WebSocket, a fetch
-   * body). The registry then asks for one subscription per stream, from the stream's own
-   * request, and stops it when that stream ends, instead of sharing one per channel and
-   * process. Default: one shared subscription.
-   */
-  readonly subscriptionPerStream?: boolean;
 }
 
 const utf8 = new TextEncoder();

@@ -75,6 +75,12 @@ export interface SubscribeOptions {
    * frame: a stream of many channels tags each with its channel and its cursor.
    */
   frames?: SubscriberFrames;
+  /**
+   * @internal Told, when the subscription starts, of a promise that settles once it is live
+   * and its replay written: a subscribe call awaits it, so that on Workers the request that
+   * started the replay lives until it is done.
+   */
+  onStarted?: (started: Promise<void>) => void;
 }
 
 /** @internal The frames of one subscriber that are not the channel's own. */
@@ -259,15 +265,14 @@ export class Channel<Events extends object = EventMap> {
 }
 
 /**
- * The subscribers of one channel name in this process, and its broker subscription (one
- * for them all, or one each for a broker that asks for it): what every {@link Channel} of that
- * name shares. The registry keeps it from the first
+ * The subscribers of one channel name in this process, and its one broker subscription:
+ * what every {@link Channel} of that name shares. The registry keeps it from the first
  * subscriber to the last.
  */
 class ChannelSubscribers {
   readonly #registry: RegistryContext;
   readonly #subscribers = new Set<Subscriber>();
-  /** The shared broker subscription, live once it resolves; there while anyone is subscribed. */
+  /** The broker subscription, live once it resolves; there while anyone is subscribed. */
   #listening: Promise<() => void> | undefined;
 
   constructor(
@@ -295,43 +300,31 @@ class ChannelSubscribers {
       newest: this.#registry.broker.compareIds ? lastEventId || undefined : undefined,
     };
     this.#subscribers.add(subscriber);
-    const { broker } = this.#registry;
-    // A broker whose subscriptions are tied to one request gets one per stream (its own).
-    const own = broker.subscriptionPerStream
-      ? this.#listen(
-          (message) => this.#offer(subscriber, message),
-          () => this.#registry.endWithRetryHint(stream),
-        )
-      : undefined;
-    if (!own && !this.#listening) {
-      this.#listening = this.#listen(
-        (message) => {
-          for (const each of this.#subscribers) this.#offer(each, message);
-        },
+    if (!this.#listening) {
+      const listening = this.#registry.broker.subscribe(
+        this.name,
+        (message) => this.#deliverToAll(message),
         () => this.reconnectAll(),
       );
+      this.#listening = listening;
+      listening.catch(() => {}); // reported through each subscriber below
     }
-    const listening = own ?? (this.#listening as Promise<() => void>);
     let stopListening = (): void => {};
     const unsubscribe = (): void => {
       stopListening();
       subscriber.active = false;
-      if (!this.#subscribers.delete(subscriber)) return;
-      if (own) stop(own);
-      if (this.#subscribers.size > 0) return;
-      if (this.#listening) stop(this.#listening);
+      if (!this.#subscribers.delete(subscriber) || this.#subscribers.size > 0) return;
+      void this.#listening?.then(
+        (stop) => stop(),
+        () => {},
+      );
       this.#listening = undefined;
       this.#registry.release(this);
     };
     stopListening = stream.onClose(unsubscribe);
-    void this.#start(subscriber, listening, lastEventId);
+    const started = this.#start(subscriber, this.#listening, lastEventId);
+    options.onStarted?.(started);
     return unsubscribe;
-  }
-
-  #listen(listener: (message: BrokerMessage) => void, onLost: () => void): Promise<() => void> {
-    const listening = this.#registry.broker.subscribe(this.name, listener, onLost);
-    listening.catch(() => {}); // reported through each subscriber, in #start
-    return listening;
   }
 
   /** Ends every subscription with a retry hint: each client reconnects, and resumes. */
@@ -344,19 +337,20 @@ class ChannelSubscribers {
     for (const { stream } of this.#subscribers) stream.close();
   }
 
-  /** A live message for one subscriber: written, or held back while its replay goes first. */
-  #offer(subscriber: Subscriber, message: BrokerMessage): void {
-    if (!subscriber.pending) {
-      this.#deliver(subscriber, message);
-      return;
-    }
-    subscriber.pending.push(message);
-    subscriber.pendingBytes += message.frame.byteLength;
-    // Held-back events count against the stream's bound like buffered ones (one always
-    // fits, as in the stream's own queue); past it, the client reconnects and history fills
-    // the gap.
-    if (subscriber.pending.length > 1 && subscriber.pendingBytes > subscriber.stream.maxBufferedBytes) {
-      subscriber.stream.close();
+  #deliverToAll(message: BrokerMessage): void {
+    for (const subscriber of this.#subscribers) {
+      if (!subscriber.pending) {
+        this.#deliver(subscriber, message);
+        continue;
+      }
+      subscriber.pending.push(message);
+      subscriber.pendingBytes += message.frame.byteLength;
+      // Held-back events count against the stream's bound like buffered ones (one always
+      // fits, as in the stream's own queue); past it, the client reconnects and history fills
+      // the gap.
+      if (subscriber.pending.length > 1 && subscriber.pendingBytes > subscriber.stream.maxBufferedBytes) {
+        subscriber.stream.close();
+      }
     }
   }
 
@@ -438,14 +432,6 @@ class ChannelSubscribers {
     }
     subscriber.pending = undefined;
   }
-}
-
-/** Stops a broker subscription once it is live; one that failed has nothing to stop. */
-function stop(listening: Promise<() => void>): void {
-  void listening.then(
-    (stopIt) => stopIt(),
-    () => {},
-  );
 }
 
 /**
