@@ -103,7 +103,7 @@ describe('docs', () => {
       JSON.stringify({
         extends: '../../tsconfig.base.json',
         compilerOptions: { noEmit: true, types: ['node'], noUnusedLocals: false },
-        include: ['*.ts'],
+        include: ['*.ts', '../../types/*.d.ts'],
       }),
     );
     const tsc = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(out, 'tsconfig.json')], {

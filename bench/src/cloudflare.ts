@@ -33,7 +33,8 @@ const IDLE_S = Number(values.idle);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const clock = () => performance.timeOrigin + performance.now();
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
+const percentile = (sorted: Float64Array, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
 
 interface Stream {
@@ -80,13 +81,19 @@ async function publishAll(publishUrls: string[], count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
     const wait = start + i * interval - clock();
     if (wait > 0) await sleep(wait);
-    const response = await fetch(publishUrls[i % publishUrls.length] as string, { method: 'POST', body: String(clock()) });
+    const response = await fetch(publishUrls[i % publishUrls.length] as string, {
+      method: 'POST',
+      body: String(clock()),
+    });
     if (!response.ok) throw new Error(`publish answered ${response.status}: ${await response.text()}`);
   }
 }
 
 async function inspect(server: Workerd, room: string) {
-  return (await fetch(`${server.url}/object/${room}/inspect`)).json() as Promise<{ links: number; constructions: number }>;
+  return (await fetch(`${server.url}/object/${room}/inspect`)).json() as Promise<{
+    links: number;
+    constructions: number;
+  }>;
 }
 
 interface RunResult {
@@ -113,7 +120,10 @@ async function run(kind: Kind, server: Workerd, index: number): Promise<RunResul
   const bases = kind === 'durable-objects' ? [server.url, server.secondUrl] : [server.url];
   const latencies: number[] = [];
   // Warm both isolates and the object first, so that their start is not counted per stream.
-  const warm = await openAll(bases.map((base) => `${base}${prefix}/events/${room}-warm`), []);
+  const warm = await openAll(
+    bases.map((base) => `${base}${prefix}/events/${room}-warm`),
+    [],
+  );
   await sleep(500);
   const before = residentBytes(server.pid);
   const streams = await openAll(
@@ -174,7 +184,9 @@ async function main(): Promise<void> {
   console.log(
     `\n${STREAMS} streams of one channel, ${EVENTS} events at ${RATE}/s, ${RUNS} runs; medians over runs (min–max)\n`,
   );
-  console.log('| broker | isolates | delivered per run | p50 ms | p99 ms | workerd KB per stream | links at the object | object slept with streams open |');
+  console.log(
+    '| broker | isolates | delivered per run | p50 ms | p99 ms | workerd KB per stream | links at the object | object slept with streams open |',
+  );
   console.log('| --- | --: | --: | --: | --: | --: | --: | --- |');
   for (const kind of KINDS) {
     const runs = results[kind];
