@@ -171,6 +171,14 @@ describe('an object evicted while idle', () => {
   }, 30_000);
 });
 
+it('drops history older than maxAge, with its idempotency keys, and says so on a resume from before', async () => {
+  const response = await fetch(`${server.url}/max-age`);
+  expect(await response.json()).toEqual({
+    afterFirst: { gap: 'expired', data: ['three', 'two again'] },
+    afterThird: { data: ['two again'] },
+  });
+});
+
 describe('the broker contract, run in workerd on the Durable Objects broker', () => {
   brokerContract.forEach((contractCase, index) => {
     it(contractCase.name, async () => {
