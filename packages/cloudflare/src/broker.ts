@@ -24,10 +24,24 @@ export interface DurableObjectBrokerOptions {
   history?: HistoryOptions;
   /**
    * Prefix of the object names, one object per channel (`idFromName(prefix + channel)`).
-   * Default `''`. Two apps that share a namespace keep apart by their prefixes.
+   * Default `''`. It is prepended as it is, so apps that share a namespace keep apart by
+   * prefixes none of which starts another (`chat/` and `feed/`, not `app` and `app1`); an app
+   * with no prefix reaches every object of the namespace.
    */
   prefix?: string;
 }
+
+/** A stopped link whose object is asked to close it: see `#askToUnlink`. */
+interface Unlinking {
+  readonly channel: string;
+  /** When it was last asked (epoch ms), and how many times. */
+  askedAt: number;
+  asked: number;
+}
+
+/** Least time between two asks to close one link, and most asks. */
+const UNLINK_EVERY_MS = 1_000;
+const UNLINK_ATTEMPTS = 5;
 
 /** The host of the URLs the broker fetches; an object's stub ignores it. */
 const ORIGIN = 'https://ssekit.channel';
@@ -61,8 +75,8 @@ export class DurableObjectBroker implements Broker {
   readonly #maxAge: number | undefined;
   /** Links open now, each with the function that closes it: closed with the broker. */
   readonly #links = new Map<WorkersWebSocket, () => void>();
-  /** Tags of stopped links their objects have not closed yet, with their channels. */
-  readonly #unlinking = new Map<string, string>();
+  /** Stopped links, by tag, that their objects have not closed yet. */
+  readonly #unlinking = new Map<string, Unlinking>();
   #closed = false;
 
   /**
@@ -139,7 +153,11 @@ export class DurableObjectBroker implements Broker {
     }
     const link = (response as Response & { webSocket?: WorkersWebSocket | null }).webSocket;
     if (!link) throw unavailable('subscribe to', channel, new Error(`answered ${response.status}`));
-    link.accept();
+    try {
+      link.accept();
+    } catch (cause) {
+      throw unavailable('subscribe to', channel, cause);
+    }
     let open = true;
     const stop = (): void => {
       if (!open) return;
@@ -199,7 +217,7 @@ export class DurableObjectBroker implements Broker {
     return firstPage.gap ? { gap: firstPage.gap, pages: pages() } : { pages: pages() };
   }
 
-  /** The id of the channel's newest event (`<epoch>-0` before the first). */
+  /** The id of the channel's newest event (`0` before the first: replay after it gives them all). */
   async newestId(channel: string): Promise<string> {
     checkChannelName(channel);
     this.#checkOpen();
@@ -231,27 +249,33 @@ export class DurableObjectBroker implements Broker {
     try {
       link.close(1000, 'unsubscribed');
     } catch {
-      this.#unlinking.set(tag, channel);
-      this.#askToUnlink();
+      const unlinking: Unlinking = { channel, askedAt: 0, asked: 0 };
+      this.#unlinking.set(tag, unlinking);
+      this.#askToUnlink(tag, unlinking);
     }
   }
 
   /**
-   * Asks the objects to close the links stopped from requests that could not close them. The
-   * request that stopped one is often a stream whose client left, which can no longer reach
-   * anything: each later request that uses the broker asks again, until an object answers.
-   * (A link's next event closes it too, whoever asked.)
+   * Asks the object to close a link that was stopped from a request that could not close it.
+   * That request is often a stream's whose client left, which can no longer reach anything, so
+   * each later request that uses the broker asks again, at most every few seconds and a few
+   * times in all (a link's next event closes it too, whoever asked).
    */
-  #askToUnlink(): void {
-    for (const [tag, channel] of this.#unlinking) {
-      this.#object(channel)
-        .fetch(`${ORIGIN}${PROTOCOL_PATH}/unlink?link=${tag}`)
-        .then(async (response) => {
-          await response.body?.cancel();
-          if (response.ok) this.#unlinking.delete(tag);
-        })
-        .catch(() => {});
+  #askToUnlink(tag: string, unlinking: Unlinking): void {
+    if (unlinking.asked >= UNLINK_ATTEMPTS) {
+      this.#unlinking.delete(tag);
+      return;
     }
+    unlinking.asked++;
+    unlinking.askedAt = Date.now();
+    this.#object(unlinking.channel)
+      .fetch(`${ORIGIN}${PROTOCOL_PATH}/unlink?link=${tag}`)
+      .then(async (response) => {
+        await response.body?.cancel();
+        // 404: an object of another release, which cannot do it; its next event will.
+        if (response.ok || response.status === 404) this.#unlinking.delete(tag);
+      })
+      .catch(() => {});
   }
 
   #checkOpen(): void {
@@ -260,7 +284,10 @@ export class DurableObjectBroker implements Broker {
 
   /** The stub of the channel's object, for a request of this broker: see {@link #askToUnlink}. */
   #stub(channel: string): DurableObjectStubLike {
-    if (this.#unlinking.size > 0) this.#askToUnlink();
+    const due = Date.now() - UNLINK_EVERY_MS;
+    for (const [tag, unlinking] of this.#unlinking) {
+      if (unlinking.askedAt <= due) this.#askToUnlink(tag, unlinking);
+    }
     return this.#object(channel);
   }
 
@@ -281,6 +308,10 @@ export class DurableObjectBroker implements Broker {
       const text = await response.text().catch(() => '');
       throw unavailable(action, channel, new Error(`answered ${response.status}: ${text.slice(0, 200)}`));
     }
-    return (await response.json()) as T;
+    try {
+      return (await response.json()) as T;
+    } catch (cause) {
+      throw unavailable(action, channel, cause); // cut off while read
+    }
   }
 }

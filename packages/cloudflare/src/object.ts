@@ -1,6 +1,9 @@
 import { PROTOCOL_PATH, type PublishRequest, parseId, type ReplayPage, type WireMessage } from './protocol.js';
 import { type DurableObjectStateLike, type SqlStorageLike, type WorkersWebSocket, webSocketPair } from './workers.js';
 
+/** The newest id of a channel nothing was published to yet, as `MemoryBroker` gives it. */
+const START_ID = '0';
+
 /** Most messages in one replay page, whatever their size. */
 const MAX_PAGE_MESSAGES = 1000;
 /** Page size when the broker names none: 256 KiB, as core's default buffer bound. */
@@ -27,22 +30,13 @@ export class ChannelObject {
   readonly #ctx: DurableObjectStateLike;
   readonly #sql: SqlStorageLike;
 
+  /** Whether this object's tables exist: made by its first publish, never by a read. */
+  #stored = false;
+
   // biome-ignore lint/correctness/noUnusedFunctionParameters: the runtime passes env; a subclass may use it.
   constructor(ctx: DurableObjectStateLike, env?: unknown) {
     this.#ctx = ctx;
     this.#sql = ctx.storage.sql;
-    // A random epoch per storage: an id from another channel, or from storage since deleted,
-    // reads as unknown instead of meaning an event of this one.
-    this.#sql.exec(`CREATE TABLE IF NOT EXISTS ssekit_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`);
-    this.#sql.exec(
-      `CREATE TABLE IF NOT EXISTS ssekit_events (seq INTEGER PRIMARY KEY, at REAL NOT NULL, event TEXT, data TEXT NOT NULL, ikey TEXT)`,
-    );
-    this.#sql.exec(`CREATE INDEX IF NOT EXISTS ssekit_events_ikey ON ssekit_events (ikey) WHERE ikey IS NOT NULL`);
-    const [a = 0, b = 0] = crypto.getRandomValues(new Uint32Array(2));
-    this.#sql.exec(
-      `INSERT OR IGNORE INTO ssekit_meta (k, v) VALUES ('epoch', ?), ('seq', '0')`,
-      a.toString(36) + b.toString(36),
-    );
   }
 
   /** Serves the broker: publish, subscribe (a WebSocket upgrade), replay and newest id. */
@@ -60,8 +54,8 @@ export class ChannelObject {
           socket.close(1000, 'unlinked');
         return new Response(null, { status: 204 });
       case `${PROTOCOL_PATH}/newest`: {
-        const { epoch, seq } = this.#meta();
-        return Response.json({ id: `${epoch}-${seq}` });
+        const meta = this.#meta();
+        return Response.json({ id: meta ? `${meta.epoch}-${meta.seq}` : START_ID });
       }
       default:
         return new Response('not an ssekit channel request', { status: 404 });
@@ -82,7 +76,16 @@ export class ChannelObject {
 
   webSocketError(): void {}
 
-  #meta(): { epoch: string; seq: number } {
+  /** The epoch and the last `n` given, or undefined before the first publish. */
+  #meta(): { epoch: string; seq: number } | undefined {
+    if (!this.#stored) {
+      // Rebuilt after an eviction: storage says whether a publish made the tables.
+      const [table] = this.#sql
+        .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'ssekit_meta'`)
+        .toArray();
+      if (!table) return undefined;
+      this.#stored = true;
+    }
     let epoch = '';
     let seq = 0;
     for (const { k, v } of this.#sql.exec<{ k: string; v: string }>(`SELECT k, v FROM ssekit_meta`)) {
@@ -90,6 +93,27 @@ export class ChannelObject {
       else if (k === 'seq') seq = Number(v);
     }
     return { epoch, seq };
+  }
+
+  /**
+   * Makes the tables, at the first publish, so that a channel only read (a stream opened on a
+   * name nobody publishes to) stores nothing. A random epoch per storage: an id from another
+   * channel, or from storage since deleted, reads as unknown instead of meaning an event here.
+   */
+  #store(): { epoch: string; seq: number } {
+    const meta = this.#meta();
+    if (meta) return meta;
+    this.#sql.exec(`CREATE TABLE ssekit_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`);
+    this.#sql.exec(
+      `CREATE TABLE ssekit_events (seq INTEGER PRIMARY KEY, at REAL NOT NULL, event TEXT, data TEXT NOT NULL, ikey TEXT)`,
+    );
+    this.#sql.exec(`CREATE INDEX ssekit_events_ikey ON ssekit_events (ikey) WHERE ikey IS NOT NULL`);
+    this.#sql.exec(`CREATE INDEX ssekit_events_at ON ssekit_events (at)`);
+    const [a = 0, b = 0] = crypto.getRandomValues(new Uint32Array(2));
+    const epoch = a.toString(36) + b.toString(36);
+    this.#sql.exec(`INSERT INTO ssekit_meta (k, v) VALUES ('epoch', ?), ('seq', '0')`, epoch);
+    this.#stored = true;
+    return { epoch, seq: 0 };
   }
 
   /** Drops what is older than `maxAge` ms (the broker's bound), if it has one. */
@@ -100,8 +124,8 @@ export class ChannelObject {
   // Synchronous from the first statement to the last send: no other request of this object
   // runs in between, so ids, storage and delivery follow one order.
   #publish({ event, data, idempotencyKey, size, maxAge }: PublishRequest): string {
+    const { epoch, seq } = this.#store();
     this.#expire(maxAge);
-    const { epoch, seq } = this.#meta();
     if (idempotencyKey !== undefined) {
       const [stored] = this.#sql
         .exec<{ seq: number }>(`SELECT seq FROM ssekit_events WHERE ikey = ?`, idempotencyKey)
@@ -148,10 +172,15 @@ export class ChannelObject {
    * dropped messages between it and what it holds now.
    */
   #replay(params: URLSearchParams): ReplayPage {
-    this.#expire(params.has('maxAge') ? Number(params.get('maxAge')) : undefined);
-    const { epoch, seq } = this.#meta();
-    const after = parseId(params.get('after') ?? '');
+    const meta = this.#meta();
     const first = params.get('first') === '1';
+    const given = params.get('after') ?? '';
+    if (!meta)
+      return given === START_ID ? { messages: [], more: false } : { gap: 'unknown', messages: [], more: false };
+    const { epoch, seq } = meta;
+    this.#expire(params.has('maxAge') ? Number(params.get('maxAge')) : undefined);
+    // The start id from before the first publish: everything since is new to its client.
+    const after = given === START_ID ? { epoch, n: 0 } : parseId(given);
     const pageBytes = Number(params.get('pageBytes')) || DEFAULT_PAGE_BYTES;
     if (!after || after.epoch !== epoch || after.n > seq) {
       return first ? { gap: 'unknown', messages: [], more: false } : { overtaken: true, messages: [], more: false };

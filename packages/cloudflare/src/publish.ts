@@ -48,13 +48,16 @@ function isPublishBody(body: unknown): body is PublishBody {
  * An HTTP publish endpoint for publishers outside Workers (a backend, a cron job, a CLI):
  * `POST` with `Authorization: Bearer <token>` and a JSON body
  * `{ "channel": "room:1", "data": …, "event"?: "message", "idempotencyKey"?: "…" }`; it
- * answers `200 {"id": "…"}` once the channel's object stored the event. Mount it on a path
- * of your choice. Answers 401 for a missing or wrong token, 405 for another method, 400 for
- * a body that is not one (or names an invalid channel, event or key), 413 for data over the
- * registry's `maxDataBytes`, and 503 when the broker cannot take the event (retry with the
- * same `idempotencyKey`).
+ * answers `200 {"id": "…"}` once the channel's object stored the event. `data` goes through
+ * the registry's serializer as `publish` takes it: a string is sent as it is, anything else
+ * as JSON. Mount it on a path of your choice. Answers 401 for a missing or wrong token, 405
+ * for another method, 413 for a body over `maxBodyBytes` (by its `Content-Length`) or data
+ * over the registry's `maxDataBytes`, 400 for a body that is not one (or names an invalid
+ * channel, event or key, or outgrows `maxBodyBytes` without a `Content-Length`), and 503
+ * when the broker cannot take the event (retry with the same `idempotencyKey`).
  *
- * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a token shorter than 32 characters.
+ * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a token shorter than 32
+ * characters or a `maxBodyBytes` that is not a positive whole number.
  */
 export function publishHandler(
   registry: ChannelRegistry,
@@ -64,12 +67,16 @@ export function publishHandler(
   if (typeof token !== 'string' || token.length < 32) {
     throw new SseError('INVALID_OPTION', 'publishHandler needs a token of at least 32 characters.');
   }
+  if (!(Number.isSafeInteger(maxBodyBytes) && maxBodyBytes > 0)) {
+    throw new SseError('INVALID_OPTION', `maxBodyBytes ${maxBodyBytes} must be a whole number of bytes, 1 or more.`);
+  }
   return async (request) => {
     if (request.method !== 'POST') return new Response(null, { status: 405, headers: { Allow: 'POST' } });
-    const given = /^Bearer (.+)$/.exec(request.headers.get('Authorization') ?? '')?.[1];
+    const given = /^Bearer +(.+)$/i.exec(request.headers.get('Authorization') ?? '')?.[1];
     if (given === undefined || !(await sameSecret(given, token))) {
       return new Response(null, { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } });
     }
+    if (Number(request.headers.get('Content-Length')) > maxBodyBytes) return new Response(null, { status: 413 });
     const body = await readJsonBody(request.body, maxBodyBytes);
     if (!isPublishBody(body)) return Response.json({ error: 'expected {"channel", "data"}' }, { status: 400 });
     try {

@@ -96,6 +96,8 @@ describe('a channel across Worker services and requests', () => {
       });
     expect((await post('a-wrong-token-of-32-characters-at-least!', { channel: room, data: 'x' })).status).toBe(401);
     expect((await post('a-test-token-of-32-characters-at-least', { data: 'x' })).status).toBe(400);
+    const tooLarge = { channel: room, data: 'x'.repeat(1024 * 1024) };
+    expect((await post('a-test-token-of-32-characters-at-least', tooLarge)).status).toBe(413);
     const ok = await post('a-test-token-of-32-characters-at-least', { channel: room, data: { n: 1 }, event: 'note' });
     expect(ok.status).toBe(200);
     const { id } = (await ok.json()) as { id: string };

@@ -57,7 +57,17 @@ export const DEFAULT_RELAY_TIMEOUT_MS = 1_000;
  * instance holds the stream, 503 when the broker cannot reach them.
  */
 export type ChannelsChangeAnswer =
-  | { status: 200; body: ChannelsChange }
+  | {
+      status: 200;
+      body: ChannelsChange;
+      /**
+       * When the stream is this instance's: settles once the channels the call added are live
+       * and caught up. Where a request's unfinished work ends with it (Cloudflare Workers), hand
+       * it to the execution context's `waitUntil`, as `channels()` of `@ssekit/hono` does; an
+       * answer sent first would leave that work to die with the call.
+       */
+      settled?: Promise<unknown>;
+    }
   | { status: 400 | 404 | 503; body: { error: string } };
 
 /** The framework-free part of every adapter's `channels()` routes. */
@@ -164,6 +174,8 @@ export function createChannelsRoute<Request>(
   };
 
   const directory = directoryOf(registry);
+  /** The streams this route holds here, by id: a call that changed one answers with its `settling`. */
+  const followedHere = new Map<string, () => Promise<FollowedChannels> | undefined>();
 
   return {
     async open(request, stream) {
@@ -187,12 +199,14 @@ export function createChannelsRoute<Request>(
       // id is out; changes run one call at a time, each whole.
       const id = crypto.randomUUID();
       let following: Promise<FollowedChannels> | undefined;
+      followedHere.set(id, () => following);
       let turn: Promise<unknown> = Promise.resolve();
       const apply = (change: StreamChange) => {
         const done = turn.then(async () => applyChange(stream, await (following as Promise<FollowedChannels>), change));
         turn = done.catch(() => {});
         return done;
       };
+      stream.onClose(() => followedHere.delete(id));
       stream.onClose(await directory.list(id, apply));
       if (stream.closed) return;
       following = followChannels(registry, stream, {
@@ -230,7 +244,9 @@ export function createChannelsRoute<Request>(
         throw error;
       }
       if (!result) return { status: 404, body: { error: 'no such stream is open' } };
-      return { status: 200, body: { ...result, refused: [...refused, ...result.refused] } };
+      const answer: ChannelsChange = { ...result, refused: [...refused, ...result.refused] };
+      const followed = await followedHere.get(id)?.();
+      return followed ? { status: 200, body: answer, settled: followed.settling } : { status: 200, body: answer };
     },
   };
 }

@@ -66,15 +66,20 @@ export interface FollowedChannels {
   readonly changeCursor: string | undefined;
   /**
    * Follows `channel` from now on: its events join the stream, and its position joins the
-   * cursor, sent at once with a {@link CHANNELS_EVENT}. Resolves once the channel is live and
-   * what it got since its start is written. Following a channel already followed, or adding to
-   * a stream that has ended, does nothing.
+   * cursor, sent at once with a {@link CHANNELS_EVENT}. Following a channel already followed,
+   * or adding to a stream that has ended, does nothing.
    *
    * @throws {@link SseError} `TOO_MANY_CHANNELS` past {@link FollowOptions.maxChannels}, or when
    * the cursor would outgrow {@link MAX_CURSOR_LENGTH}; `INVALID_CHANNEL` for a name with CR or LF,
    * or one the registry refuses.
    */
   add(channel: string): Promise<void>;
+  /**
+   * @internal Settles once every channel followed so far is live and has caught up from its
+   * start: the request that added one must last until then where a request's unfinished I/O
+   * ends with it (Cloudflare Workers).
+   */
+  readonly settling: Promise<unknown>;
   /**
    * Stops following `channel`; its position leaves the cursor, sent at once with a
    * {@link CHANNELS_EVENT}. Harmless for one not followed.
@@ -188,9 +193,11 @@ export async function followChannels(
    * Follows each channel from its start, signed by `signed`: in one turn, so that no event
    * leaves with a cursor whose channels its MAC does not sign.
    */
-  const follow = (starts: Map<string, string>, signed: string): Promise<unknown> => {
-    const started: Promise<void>[] = [];
-    const onStarted = (promise: Promise<void>) => started.push(promise);
+  let settling: Promise<unknown> = Promise.resolve();
+  const onStarted = (started: Promise<void>) => {
+    settling = Promise.all([settling, started]);
+  };
+  const follow = (starts: Map<string, string>, signed: string): void => {
     for (const [channel, start] of starts) positions.set(channel, start);
     mac = signed;
     for (const [channel, start] of starts) {
@@ -201,7 +208,6 @@ export async function followChannels(
         registry.channel(channel).subscribe(stream, { lastEventId: start || null, frames, onStarted }),
       );
     }
-    return Promise.all(started);
   };
 
   // The cursor reaches the client only in an id: after a change, one goes at once, so that a
@@ -234,7 +240,7 @@ export async function followChannels(
     }
     starts.set(channel, position || (await startOf(channel)));
   }
-  void follow(starts, signed);
+  follow(starts, signed);
   // In the same turn: the channels' deliveries start only after a broker round trip.
   options.onOpen?.([...positions.keys()], cursorOf());
 
@@ -255,17 +261,17 @@ export async function followChannels(
     get changeCursor() {
       return changeCursor;
     },
+    get settling() {
+      return settling;
+    },
     add: (channel) =>
       change(async () => {
         if (positions.has(channel) || stream.closed) return;
         const signed = await admit([...positions.keys(), channel]);
         const start = await startOf(channel);
         if (stream.closed) return;
-        const started = follow(new Map([[channel, start]]), signed);
+        follow(new Map([[channel, start]]), signed);
         announce();
-        // Done once live and caught up: the call's request holds the work it started (on
-        // Workers, a request's unfinished I/O ends with it).
-        await started;
       }),
     remove: (channel) =>
       change(async () => {

@@ -138,6 +138,8 @@ export function channels<E extends Env = Env, P extends string = string>(
     events: (c) => respond(c.req.raw, (stream) => route.open(c, stream)),
     subscriptions: async (c) => {
       const answer = await route.change(c, await readJsonBody(c.req.raw.body));
+      // On Workers, the channels this call added catch up after it answered.
+      if ('settled' in answer && answer.settled) waitUntilOf(c)?.(answer.settled);
       return c.json(answer.body, answer.status);
     },
   };
