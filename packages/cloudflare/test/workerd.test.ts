@@ -85,6 +85,20 @@ describe('a channel across Worker services and requests', () => {
     await until(async () => (await inspect(room)).links === 0, 5_000, 'every link to close');
   });
 
+  it("closes a link left by streams that have gone at the channel's next event", async () => {
+    const room = nextRoom('leave');
+    const readers = await Promise.all([
+      openEvents(`${server.url}/events/${room}`),
+      openEvents(`${server.secondUrl}/events/${room}`),
+    ]);
+    expect((await inspect(room)).links).toBe(2);
+    for (const reader of readers) reader.close();
+    await sleep(2_000); // past a heartbeat: both isolates saw their stream go
+    // The second service's isolate uses the broker no more: its link closes at this event.
+    expect((await publish(server.url, room, 'to nobody')).status).toBe(200);
+    await until(async () => (await inspect(room)).links === 0, 5_000, 'both links to close');
+  });
+
   it('publishes through the authenticated route, and refuses a wrong token', async () => {
     const room = nextRoom('api');
     const reader = await openEvents(`${server.url}/events/${room}`);
