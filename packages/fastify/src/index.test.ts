@@ -201,6 +201,22 @@ describe('sse()', () => {
     }
   });
 
+  it('ends a HEAD request with its head', async () => {
+    const { app } = await create();
+    let stream: SseStream | undefined;
+    app.get(
+      '/events',
+      sse((s) => {
+        stream = s;
+      }),
+    );
+    const url = await listen(app);
+    const res = await fetch(`${url}/events`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(stream?.closed).toBe(true);
+  });
+
   it('works without the plugin', async () => {
     const app = Fastify();
     apps.push(app);
