@@ -4,12 +4,14 @@ import http from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import { CHANNELS_EVENT, ChannelRegistry, CursorKey, channelRules, RELAY_CHANNEL, STREAM_EVENT } from '@ssekit/core';
 import { channels as expressChannels } from '@ssekit/express';
+import { channels as fastifyChannels } from '@ssekit/fastify';
 import { channels as honoChannels } from '@ssekit/hono';
 import { channels as koaChannels } from '@ssekit/koa';
 import { type EventReader, openEvents } from '@ssekit/testing';
 import '@ssekit/testing/vitest';
 import express from 'express';
 import express4 from 'express4';
+import Fastify from 'fastify';
 import { type Context, Hono } from 'hono';
 import Koa from 'koa';
 import koa2 from 'koa2';
@@ -33,7 +35,7 @@ const rules = <Request>(userOf: (request: Request) => string | undefined) =>
   });
 const userOf = (headers: http.IncomingHttpHeaders) => headers['x-user'] as string | undefined;
 
-type Kind = { name: string; app: (registry: ChannelRegistry) => http.Server };
+type Kind = { name: string; app: (registry: ChannelRegistry) => http.Server | Promise<http.Server> };
 const kinds: Kind[] = [
   ...(
     [
@@ -73,6 +75,21 @@ const kinds: Kind[] = [
     },
   })),
   {
+    name: 'Fastify 5',
+    app: async (registry: ChannelRegistry) => {
+      const app = Fastify();
+      const feed = fastifyChannels(registry, {
+        key,
+        heartbeat: false,
+        authorize: rules((request) => userOf(request.headers)),
+      });
+      app.get('/events', feed.events);
+      app.post('/events/subscriptions', feed.subscriptions);
+      await app.ready();
+      return app.server;
+    },
+  },
+  {
     name: 'Hono',
     app: (registry: ChannelRegistry) => {
       const feed = honoChannels(registry, {
@@ -100,7 +117,7 @@ const split = (data: unknown) => {
 describe.each(kinds)('$name', (kind) => {
   async function start() {
     const registry = new ChannelRegistry();
-    const { url } = await listenForTest(kind.app(registry));
+    const { url } = await listenForTest(await kind.app(registry));
     const call = async (body: unknown, user = 'ada') => {
       const response = await fetch(`${url}/events/subscriptions`, {
         method: 'POST',

@@ -93,6 +93,22 @@ const consumers: Record<string, { types: string; run?: string }> = {
       custom.use((ctx) => { ctx.sse.send(ctx.user); });
     `,
   },
+  // reply.sse is declared on FastifyReply by the package, typed, plugin or not.
+  '@ssekit/fastify': {
+    types: `
+      import Fastify from 'fastify';
+      import type { SseStream } from '@ssekit/core';
+      import { channel, ssekit, sse } from '@ssekit/fastify';
+      import { ChannelRegistry } from '@ssekit/core';
+      const app = Fastify();
+      app.register(ssekit, { deadline: 1000 });
+      app.get('/events', sse((stream: SseStream<{ tick: { n: number } }>, request, reply) => {
+        stream.send({ n: request.url.length }, { event: 'tick' });
+        reply.sse.send('untyped');
+      }, { retry: 1000 }));
+      app.get('/rooms/:room', channel(new ChannelRegistry(), (request) => request.url));
+    `,
+  },
   '@ssekit/hono': {
     types: `
       import { Hono } from 'hono';

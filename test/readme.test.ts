@@ -51,7 +51,7 @@ function firstTick(url: string, lastEventId?: string) {
 
 describe('README quick starts', () => {
   it('has one per framework', () => {
-    expect(snippets.map(({ name }) => name)).toEqual(['express', 'koa', 'hono', 'node']);
+    expect(snippets.map(({ name }) => name)).toEqual(['express', 'koa', 'fastify', 'hono', 'node']);
   });
 
   it.each(snippets)(

@@ -1,5 +1,5 @@
-// Three app processes (Express, Koa and Hono on Node, from examples/cluster-redis) share one
-// real Redis. Clients on each; publishes on all three; then one process is killed mid-stream
+// Four app processes (Express, Koa, Fastify and Hono on Node, from examples/cluster-redis)
+// share one real Redis. Clients on each; publishes on all three; then one process is killed mid-stream
 // and Redis itself is restarted mid-stream. Every client must end with every acknowledged
 // event exactly once, in the one order Redis gave them.
 import type { ChildProcess } from 'node:child_process';
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInstance } from '../examples/cluster-redis/src/start.js';
 import { type RedisServer, startRedis } from '../packages/redis/test/redis-server.js';
 
-const NAMES = ['express', 'koa', 'hono'] as const;
+const NAMES = ['express', 'koa', 'fastify', 'hono'] as const;
 const CLIENTS_PER_INSTANCE = 3;
 const EVENTS = 150;
 
@@ -86,7 +86,7 @@ async function publish(n: number, text: string, refusals: { count: number }): Pr
   throw new Error(`"${text}" was never acknowledged`);
 }
 
-describe('three processes on one Redis', () => {
+describe('four processes on one Redis', () => {
   it('deliver every event once, in one order, through an instance crash and a Redis restart', async () => {
     const clients = NAMES.flatMap((_, home) => Array.from({ length: CLIENTS_PER_INSTANCE }, () => client(home)));
     const refusals = { count: 0 };

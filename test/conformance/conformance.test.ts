@@ -1,4 +1,4 @@
-// One behaviour, every server: node:http, node:http2, Express 4 and 5, Koa 2 and 3, Hono on
+// One behaviour, every server: node:http, node:http2, Express 4 and 5, Koa 2 and 3, Fastify 5, Hono on
 // @hono/node-server. Each test runs against each server kind, with real clients over loopback.
 import http from 'node:http';
 import http2 from 'node:http2';

@@ -3,15 +3,18 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
+import fastifyCompress from '@fastify/compress';
 import { createAdaptorServer } from '@hono/node-server';
 import type { SseStream, SseStreamOptions } from '@ssekit/core';
 import { createStream } from '@ssekit/core/node';
 import { sse as expressSse } from '@ssekit/express';
+import { sse as fastifySse, ssekit } from '@ssekit/fastify';
 import { sse as honoSse } from '@ssekit/hono';
 import { sse as koaSse } from '@ssekit/koa';
 import compression from 'compression';
 import express from 'express';
 import express4 from 'express4';
+import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { compress as honoCompress } from 'hono/compress';
 import Koa from 'koa';
@@ -118,6 +121,22 @@ export const serverKinds: ServerKind[] = [
     http2: false,
     serve: (onStream, options = {}) =>
       listen(http.createServer(koaApp(koa2 as unknown as typeof Koa, onStream, options).callback())),
+  },
+  {
+    name: 'fastify 5',
+    http2: false,
+    serve: async (onStream, { compress, ...options } = {}) => {
+      const app = Fastify();
+      await app.register(ssekit);
+      // Registered for every route, compressing all it can: it leaves event streams alone.
+      if (compress) await app.register(fastifyCompress, { global: true, threshold: 0 });
+      app.get(
+        '/*',
+        fastifySse((stream, request) => onStream(stream, pathOf(request.url)), options),
+      );
+      await app.ready();
+      return listen(app.server);
+    },
   },
   {
     name: 'hono (node-server)',

@@ -6,8 +6,11 @@ import { createFront } from './front.js';
 
 const INSTANCES = ['express', 'koa', 'hono'] as const;
 
-/** Starts one instance and resolves with its URL once it listens. */
-export function startInstance(name: (typeof INSTANCES)[number], env: NodeJS.ProcessEnv = {}) {
+/**
+ * Starts one instance and resolves with its URL once it listens: one of the three, or the
+ * Fastify one that test/redis-cluster.test.ts adds.
+ */
+export function startInstance(name: (typeof INSTANCES)[number] | 'fastify', env: NodeJS.ProcessEnv = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./${name}.ts`, import.meta.url))], {
     env: { ...process.env, INSTANCE: name, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
