@@ -94,6 +94,7 @@ describe('Elysia recipe on Bun', () => {
     await waitForStats((s) => s.open === 1);
     reader.close();
     const took = await waitForStats((s) => s.open === 0 && s.ended === ended + 1);
+    console.log(`[recipe elysia] stream.signal aborted ${Math.round(took)} ms after the client left`);
     expect(took).toBeLessThan(1_000);
   });
 
