@@ -2,8 +2,8 @@
 // `next start`, and the routes read over HTTP. What Next.js adds between a route handler and
 // the client (its own server, compression, rendering modes, module copies per route) is what
 // these checks are about; ssekit's own behaviour is tested elsewhere.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,34 +22,6 @@ let server: ChildProcess | undefined;
 let serverOutput = '';
 let base = '';
 let testsStarted = 0;
-
-/** Runs `next <args>` in the recipe's directory, in a process group of its own. */
-function next(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [nextBin, ...args], {
-      cwd: dir,
-      env: childEnv,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      reject(new Error(`next ${args.join(' ')} took over ${timeoutMs} ms:\n${output}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
 
 async function freePort(): Promise<number> {
   const probe = createServer();
@@ -97,16 +69,11 @@ async function publish(room: string, text: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  const buildStarted = performance.now();
-  // --webpack: see next.config.mjs, Turbopack cannot resolve this repo's `./x.js` imports of `./x.ts`.
-  const build = await next(['build', '--webpack'], BUILD_TIMEOUT_MS);
-  const buildMs = performance.now() - buildStarted;
-  if (build.code !== 0) throw new Error(`next build exited with ${build.code}:\n${build.output}`);
-  console.log(`next build: ${(buildMs / 1000).toFixed(1)} s`);
-  // next build writes next-env.d.ts, which puts Next.js's global types (a required
-  // `NODE_ENV`, among others) into every file of the repo's own type-check (tsconfig.json
-  // includes test/): gone once the build has type-checked the app with it.
-  rmSync(join(dir, 'next-env.d.ts'), { force: true });
+  // The suite builds once before its tests (scripts/test.mjs); alone, this test builds.
+  if (!process.env.SSEKIT_NEXTJS_BUILT) {
+    const build = spawnSync(process.execPath, [join(dir, 'build.mjs')], { encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`next build exited with ${build.status}:\n${build.stdout}${build.stderr}`);
+  }
 
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
