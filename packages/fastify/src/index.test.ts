@@ -154,6 +154,45 @@ describe('sse()', () => {
     expect(logs.find((entry) => entry.level === 50 && entry.msg.startsWith('ssekit:'))).toBeDefined();
   });
 
+  it('keeps the answer of a handler that refuses, and survives an onError that throws', async () => {
+    const { app, logs } = await create();
+    let refused: SseStream | undefined;
+    app.get(
+      '/refuses',
+      sse((stream, _request, reply) => {
+        refused = stream;
+        reply.code(401).send();
+      }),
+    );
+    app.get(
+      '/rejects',
+      sse(
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          throw new Error('later');
+        },
+        {
+          onError: () => {
+            throw new Error('onError broke too');
+          },
+        },
+      ),
+    );
+    const url = await listen(app);
+    const res = await getText(`${url}/refuses`);
+    expect(res.status).toBe(401);
+    expect(refused?.closed).toBe(true);
+    expect(logs.filter((entry) => entry.level >= 40)).toEqual([]);
+    expect((await getText(`${url}/rejects`)).status).toBe(200);
+    await until(() => logs.find((entry) => entry.msg === 'ssekit: onError threw'), 1000);
+  });
+
+  it('checks the plugin options when it is registered', async () => {
+    const app = Fastify();
+    apps.push(app);
+    await expect(app.register(ssekit, { deadline: -1 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+  });
+
   it('streams through inject with payloadAsStream, and the abort signal closes the stream', async () => {
     const { app } = await create();
     let stream: SseStream | undefined;
@@ -286,5 +325,12 @@ describe('channels()', () => {
     expect(await response.json()).toMatchObject({ subscribed: ['news'] });
     await registry.channel('news').publish('extra');
     await expect(events).toEmit({ data: 'news\nextra' });
+    // A fetch with no content-type sends text/plain, which Fastify parses as a string.
+    const asText = await fetch(`${url}/events/subscriptions`, {
+      method: 'POST',
+      body: JSON.stringify({ stream, subscribe: ['sports'] }),
+    });
+    expect(asText.status).toBe(200);
+    expect(await asText.json()).toMatchObject({ subscribed: ['sports'] });
   });
 });

@@ -17,7 +17,7 @@ import {
   type SseStreamOptions,
   type UntypedSseStream,
 } from '@ssekit/core';
-import { createBodyOpener, type ShutdownOptions, shutdown } from '@ssekit/core/node';
+import { checkShutdownOptions, createBodyOpener, type ShutdownOptions, shutdown } from '@ssekit/core/node';
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -26,8 +26,9 @@ export type { SseStream, SseStreamOptions } from '@ssekit/core';
 declare module 'fastify' {
   interface FastifyReply {
     /**
-     * The event stream that `sse()`, `channel()` or `channels()` opened for this request;
-     * `null` on other routes. For typed events: `const stream = reply.sse as SseStream<MyEvents>`.
+     * The event stream that `sse()`, `channel()` or `channels()` opened for this request; on
+     * other routes `null` (`undefined` without the `ssekit` plugin), whatever the type says.
+     * For typed events: `const stream = reply.sse as SseStream<MyEvents>`.
      */
     sse: UntypedSseStream;
   }
@@ -57,6 +58,8 @@ export interface SsekitOptions extends ShutdownOptions {
  */
 export const ssekit: FastifyPluginCallback<SsekitOptions> = fp(
   async (fastify: FastifyInstance, { closeStreamsOnClose = true, ...shutdownOptions }: SsekitOptions) => {
+    // Checked now: a mistake found only at close() would leave close() waiting on the streams.
+    checkShutdownOptions(shutdownOptions);
     fastify.decorateReply('sse', null as unknown as UntypedSseStream);
     if (closeStreamsOnClose) fastify.addHook('preClose', () => shutdown(fastify.server, shutdownOptions));
   },
@@ -80,9 +83,11 @@ export type SseHandler<Events extends object = EventMap> = (
  * `onSend` and `onResponse` hooks and the request log see it (status 200, `text/event-stream`).
  *
  * A client that leaves is no error: Fastify logs "stream closed prematurely" at `info`. What
- * `handler` throws before returning answers 500 through Fastify's error handler; what it
- * rejects with later closes the stream and goes to `options.onError`, as does what a callback
- * of the options throws (default: the request's logger, at `error`).
+ * `handler` throws before returning answers with the error's `statusCode` (else 500) through
+ * Fastify's error handler, and a handler that sends its own answer before returning (a
+ * refusal) keeps it; so refuse there, or in an `onRequest`/`preHandler` hook, not after an
+ * `await`. What it rejects with later closes the stream and goes to `options.onError`, as does
+ * what a callback of the options throws (default: the request's logger, at `error`).
  *
  * @example
  * app.get('/events', sse((stream) => {
@@ -106,8 +111,13 @@ export function sse<Events extends object = EventMap>(
       stream.close();
       throw error;
     }
+    // A handler that answered by itself (a refusal) keeps its answer; the stream goes unused.
+    if (reply.sent) {
+      stream.close();
+      return reply;
+    }
     send();
-    if (result instanceof Promise) result.catch((error) => failed(stream, request, error, options.onError));
+    if (isThenable(result)) Promise.resolve(result).catch((error) => failed(stream, request, error, options.onError));
     return reply;
   };
 }
@@ -145,7 +155,12 @@ export function channel(
     const admission = await route(request);
     if ('status' in admission) return reply.code(admission.status).send();
     const { stream, send } = respondWithStream(request, reply, open, options.onError);
-    admission.subscribe(stream);
+    try {
+      admission.subscribe(stream);
+    } catch (error) {
+      stream.close();
+      throw error;
+    }
     return send();
   };
 }
@@ -194,7 +209,9 @@ export function channels(
           ? await readJsonBody(request.raw)
           : Number(request.headers['content-length'] ?? 0) > MAX_CHANGE_BYTES
             ? undefined
-            : request.body;
+            : typeof request.body === 'string'
+              ? parseJson(request.body) // sent as text/plain, which Fastify parses as text
+              : request.body;
       const answer = await route.change(request, body);
       return reply.code(answer.status).send(answer.body);
     },
@@ -223,5 +240,23 @@ function failed(
     request.log.error({ err: error }, 'ssekit: a route failed after its stream opened'),
 ): void {
   stream.close();
-  onError(error);
+  try {
+    onError(error);
+  } catch (thrown) {
+    // An onError that throws must not become an unhandled rejection, which ends the process.
+    request.log.error({ err: thrown }, 'ssekit: onError threw');
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<void> {
+  return typeof (value as PromiseLike<void> | undefined)?.then === 'function';
+}
+
+/** A subscribe call's body from text: JSON, or undefined (answered 400). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

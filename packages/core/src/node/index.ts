@@ -11,6 +11,6 @@ export {
   type StreamBody,
 } from './open.js';
 export { createReadableSink, type ReadableSink } from './readable-sink.js';
-export { type NodeServer, type ShutdownOptions, shutdown } from './shutdown.js';
+export { checkShutdownOptions, type NodeServer, type ShutdownOptions, shutdown } from './shutdown.js';
 export { createNodeSink } from './socket-sink.js';
 export type { NodeRequest, NodeResponse } from './types.js';

@@ -81,6 +81,22 @@ export interface ShutdownOptions {
 }
 
 /**
+ * Checks {@link shutdown}'s options, for code that takes them long before it shuts down (a
+ * framework plugin): so that a mistake fails at start-up, not when the server should stop.
+ *
+ * @returns the retry range, checked.
+ * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a retry range or deadline that is not one.
+ */
+export function checkShutdownOptions(options: ShutdownOptions = {}): RetryRange {
+  const { retry, deadline = 5000 } = options;
+  const range = checkRetryRange('retry', retry);
+  if (!(Number.isSafeInteger(deadline) && deadline >= 0)) {
+    throw new SseError('INVALID_OPTION', `deadline ${deadline} must be whole ms, 0 or more.`);
+  }
+  return range;
+}
+
+/**
  * Shuts an SSE server down in one call: stops accepting connections, tells every open
  * stream's client when to come back (a random `retry:` within `retry`, so that they do not
  * all come back at once) and ends the stream, waits up to `deadline` for what is buffered
@@ -91,11 +107,8 @@ export interface ShutdownOptions {
  * @throws {@link @ssekit/core!SseError} `INVALID_OPTION` for a retry range or deadline that is not one.
  */
 export async function shutdown(server: NodeServer, options: ShutdownOptions = {}): Promise<void> {
-  const { registry, retry, deadline = 5000 } = options;
-  const range = checkRetryRange('retry', retry);
-  if (!(Number.isSafeInteger(deadline) && deadline >= 0)) {
-    throw new SseError('INVALID_OPTION', `deadline ${deadline} must be whole ms, 0 or more.`);
-  }
+  const { registry, deadline = 5000 } = options;
+  const range = checkShutdownOptions(options);
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   (server as HttpServer).closeIdleConnections?.();
   const open: { stream: SseStream; res: NodeResponse | undefined }[] = [];
