@@ -179,13 +179,14 @@ describe('Next.js App Router recipe', () => {
     const events = await openEvents(`${base}/api/events`);
     await events.take(3);
     expect((await stats()).open).toBe(1);
-    const left = performance.now();
+    const left = Date.now();
     events.close();
     const after = await statsUntil((seen) => seen.open === 0, 3_000);
-    const ended = performance.now() - left;
+    // When the server's handler ended (its clock is this machine's), not when a poll saw it:
+    // on a loaded machine the polls themselves take a while.
+    const ended = (after.lastEndedAt ?? Number.POSITIVE_INFINITY) - left;
     console.log(`client left -> handler ended within ${ended.toFixed(0)} ms`);
     expect(ended).toBeLessThan(1_000);
-    expect(after.lastEndedAt).not.toBeNull();
   });
 
   it('resumes a room after the Last-Event-ID, from the history', async () => {
