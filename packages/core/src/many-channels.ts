@@ -193,9 +193,11 @@ export async function followChannels(
    * Follows each channel from its start, signed by `signed`: in one turn, so that no event
    * leaves with a cursor whose channels its MAC does not sign.
    */
-  let settling: Promise<unknown> = Promise.resolve();
+  // Starts under way only: a stream that changes its channels for hours holds none of the past.
+  const starting = new Set<Promise<void>>();
   const onStarted = (started: Promise<void>) => {
-    settling = Promise.all([settling, started]);
+    starting.add(started);
+    void started.then(() => starting.delete(started));
   };
   const follow = (starts: Map<string, string>, signed: string): void => {
     for (const [channel, start] of starts) positions.set(channel, start);
@@ -262,7 +264,7 @@ export async function followChannels(
       return changeCursor;
     },
     get settling() {
-      return settling;
+      return Promise.all(starting);
     },
     add: (channel) =>
       change(async () => {
