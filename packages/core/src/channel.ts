@@ -77,8 +77,8 @@ export interface SubscribeOptions {
   frames?: SubscriberFrames;
   /**
    * @internal Told, when the subscription starts, of a promise that settles once it is live
-   * and its replay written: a subscribe call awaits it, so that on Workers the request that
-   * started the replay lives until it is done.
+   * and its replay written: a subscribe call's answer carries it (`settled`), so that on
+   * Workers the request that started the replay can live until it is done.
    */
   onStarted?: (started: Promise<void>) => void;
 }

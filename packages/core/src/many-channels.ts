@@ -75,9 +75,9 @@ export interface FollowedChannels {
    */
   add(channel: string): Promise<void>;
   /**
-   * @internal Settles once every channel followed so far is live and has caught up from its
-   * start: the request that added one must last until then where a request's unfinished I/O
-   * ends with it (Cloudflare Workers).
+   * @internal Settles once the channels whose start is under way now are live and caught up:
+   * the request that added one must last until then where a request's unfinished I/O ends
+   * with it (Cloudflare Workers).
    */
   readonly settling: Promise<unknown>;
   /**
@@ -189,16 +189,17 @@ export async function followChannels(
   /** Where `channel` starts when the client has no position in it: now, if the broker can tell. */
   const startOf = async (channel: string): Promise<string> => (await registry.channel(channel).newestId()) ?? '';
 
-  /**
-   * Follows each channel from its start, signed by `signed`: in one turn, so that no event
-   * leaves with a cursor whose channels its MAC does not sign.
-   */
-  // Starts under way only: a stream that changes its channels for hours holds none of the past.
+  // Subscriptions whose start (link, catch-up) is under way; each leaves once done, so a
+  // stream that changes its channels for hours holds none of the past.
   const starting = new Set<Promise<void>>();
   const onStarted = (started: Promise<void>) => {
     starting.add(started);
     void started.then(() => starting.delete(started));
   };
+  /**
+   * Follows each channel from its start, signed by `signed`: in one turn, so that no event
+   * leaves with a cursor whose channels its MAC does not sign.
+   */
   const follow = (starts: Map<string, string>, signed: string): void => {
     for (const [channel, start] of starts) positions.set(channel, start);
     mac = signed;
