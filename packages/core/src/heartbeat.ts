@@ -24,49 +24,53 @@ export function planHeartbeat(heartbeat: number | false): HeartbeatPlan | undefi
   return { checkEvery: period / 2, cutOffAfterChecks: stallMs / (period / 2) };
 }
 
-/** One interval per heartbeat period checks every stream that has that period. */
-const sharedChecks = new Map<number, { timer: ReturnType<typeof setInterval>; checks: Set<() => void> }>();
 /**
- * Where timers cannot be shared: one per stream, keyed by the stream's check. Weak, so that
- * a stream whose request the runtime dropped without telling it is not kept alive here.
+ * One interval per heartbeat period checks every stream that has that period, by one function
+ * for all of them: a closure per stream would cost memory at 10k streams.
  */
-const ownTimers = new WeakMap<() => void, ReturnType<typeof setInterval>>();
+const sharedChecks = new Map<number, { timer: ReturnType<typeof setInterval>; targets: Set<object> }>();
+/**
+ * Where timers cannot be shared: one per stream, keyed by the stream. Weak, so that a stream
+ * whose request the runtime dropped without telling it is not kept alive here.
+ */
+const ownTimers = new WeakMap<object, ReturnType<typeof setInterval>>();
 
 /**
- * Runs `check` every `intervalMs` until {@link stopHeartbeatChecks}. A timer per stream costs
- * memory and timer-list work at 10k streams, so streams share one timer per period, except
- * where a timer belongs to one request (workerd).
+ * Runs `check(target)` every `intervalMs` until {@link stopHeartbeatChecks}. A timer per stream
+ * costs memory and timer-list work at 10k streams, so streams share one timer per period,
+ * except where a timer belongs to one request (workerd). Every target of a period is checked
+ * by the same `check` (there is one kind of target: the stream).
  */
-export function startHeartbeatChecks(intervalMs: number, check: () => void): void {
+export function startHeartbeatChecks<T extends object>(
+  intervalMs: number,
+  target: T,
+  check: (target: T) => void,
+): void {
   if (TIMERS_PER_REQUEST) {
-    ownTimers.set(check, setInterval(check, intervalMs));
+    ownTimers.set(target, setInterval(check, intervalMs, target));
     return;
   }
   let shared = sharedChecks.get(intervalMs);
   if (!shared) {
-    const checks = new Set<() => void>();
-    const timer = setInterval(() => checks.forEach(runCheck), intervalMs);
+    const targets = new Set<object>();
+    const timer = setInterval(() => targets.forEach(check as (target: object) => void), intervalMs);
     // A stream's connection keeps the process alive while it lasts; its checks need not.
     (timer as { unref?: () => void }).unref?.();
-    shared = { timer, checks };
+    shared = { timer, targets };
     sharedChecks.set(intervalMs, shared);
   }
-  shared.checks.add(check);
+  shared.targets.add(target);
 }
 
-function runCheck(check: () => void): void {
-  check();
-}
-
-/** Stops what {@link startHeartbeatChecks} started with the same arguments; harmless twice. */
-export function stopHeartbeatChecks(intervalMs: number, check: () => void): void {
+/** Stops what {@link startHeartbeatChecks} started for `target` and `intervalMs`; harmless twice. */
+export function stopHeartbeatChecks(intervalMs: number, target: object): void {
   if (TIMERS_PER_REQUEST) {
-    clearInterval(ownTimers.get(check));
-    ownTimers.delete(check);
+    clearInterval(ownTimers.get(target));
+    ownTimers.delete(target);
     return;
   }
   const shared = sharedChecks.get(intervalMs);
-  if (!shared?.checks.delete(check) || shared.checks.size > 0) return;
+  if (!shared?.targets.delete(target) || shared.targets.size > 0) return;
   clearInterval(shared.timer);
   sharedChecks.delete(intervalMs);
 }

@@ -37,21 +37,42 @@ export interface SseSink {
    * `endReason('CLIENT_GONE')` when the transport ends by itself (the client went away).
    */
   readonly signal: AbortSignal;
+  /**
+   * Optional: calls `listener` once when the sink ends, with the reason `signal` aborts with,
+   * before `signal` aborts. Returns `false`, keeping nothing, when the sink has ended already.
+   * A sink that has it lets the stream leave `signal` unmade until someone reads it: an
+   * `AbortSignal` with a listener is about 1 KB, most of an idle stream's own memory.
+   */
+  whenEnded?(listener: (reason: SseError) => void): boolean;
 }
 
 /**
  * @internal What every sink does the same way: end once, and wake a writer that waits for
  * room. The Node socket sink extends it (one object per stream, not two); the others hold one.
+ * Its `signal` is made when first read (see {@link SseSink.whenEnded}).
  */
 export class SinkState {
-  readonly #ended = new AbortController();
+  #ended: AbortController | undefined;
+  #endedWith: SseError | undefined;
+  #onEnd: ((reason: SseError) => void) | undefined;
   #waiting: (() => void) | undefined;
   /** Read on every write: a plain field is cheaper than `signal.aborted`. */
   ended = false;
 
-  /** The sink's {@link SseSink.signal}. */
+  /** The sink's {@link SseSink.signal}; already aborted when made after the end. */
   get signal(): AbortSignal {
+    if (!this.#ended) {
+      this.#ended = new AbortController();
+      if (this.#endedWith) this.#ended.abort(this.#endedWith);
+    }
     return this.#ended.signal;
+  }
+
+  /** {@link SseSink.whenEnded}, for one listener: the stream's. */
+  whenEnded(listener: (reason: SseError) => void): boolean {
+    if (this.ended) return false;
+    this.#onEnd = listener;
+    return true;
   }
 
   /** {@link SseSink.ready}: at once unless `full`, or after the next {@link wakeWriter}. */
@@ -69,11 +90,21 @@ export class SinkState {
     waiting?.();
   }
 
-  /** Ends the sink once: wakes its writer and aborts `signal` with `reason`. Harmless when ended. */
+  /**
+   * Ends the sink once: wakes its writer, tells the `whenEnded` listener, then aborts `signal`
+   * with `reason` if it was made. Harmless when ended.
+   */
   end(reason: SseError): void {
     if (this.ended) return;
     this.ended = true;
+    this.#endedWith = reason;
     this.wakeWriter();
-    this.#ended.abort(reason);
+    const onEnd = this.#onEnd;
+    this.#onEnd = undefined;
+    try {
+      onEnd?.(reason);
+    } finally {
+      this.#ended?.abort(reason);
+    }
   }
 }

@@ -401,6 +401,53 @@ describe('SseStream', () => {
   });
 });
 
+// A stream learns of its end from the sink, so that its `signal` (about 1 KB with a listener)
+// is made only for code that reads it.
+describe('SseStream end', () => {
+  it('runs onClose listeners before the signal aborts, and a signal first read after the end is aborted', () => {
+    const { stream } = open();
+    const order: string[] = [];
+    stream.onClose((reason) => order.push(`onClose ${reason.code}`));
+    stream.signal.addEventListener('abort', () => order.push(`abort ${reasonCode(stream)}`));
+    stream.close();
+    expect(order).toEqual(['onClose STREAM_CLOSED', 'abort STREAM_CLOSED']);
+
+    const unread = open().stream;
+    unread.close();
+    expect([unread.signal.aborted, reasonCode(unread)]).toEqual([true, 'STREAM_CLOSED']);
+    expect(unread.signal).toBe(unread.signal);
+  });
+
+  it('ends on a sink that only has a signal, as custom sinks may', () => {
+    const ended = new AbortController();
+    const sink: SseSink = {
+      signal: ended.signal,
+      pendingBytes: 0,
+      write: () => true,
+      ready: () => Promise.resolve(),
+      close: (reason) => ended.abort(reason),
+      abort: (reason) => ended.abort(reason),
+    };
+    const stream = new SseStream(sink, { heartbeat: false });
+    const reasons: string[] = [];
+    stream.onClose((reason) => reasons.push(reason.code));
+    ended.abort(new SseError('CLIENT_GONE', 'gone'));
+    expect([stream.closed, reasons]).toEqual([true, ['CLIENT_GONE']]);
+    expect(new SseStream(sink).closed).toBe(true);
+  });
+
+  it('removes one registration of a listener added twice', () => {
+    const { stream } = open();
+    const listener = vi.fn();
+    stream.onClose(listener);
+    const remove = stream.onClose(listener);
+    remove();
+    remove();
+    stream.close();
+    expect(listener).toHaveBeenCalledTimes(1);
+  });
+});
+
 describe('SseStream.pipe', () => {
   it('sends every item and resolves when the source ends, leaving the stream open', async () => {
     const { stream, read } = open({}, 1 << 20);

@@ -242,17 +242,19 @@ export class SseStream<Events extends object = EventMap> {
   readonly #maxEventBytes: number;
   readonly #onOverflow: NonNullable<StreamOptions['onOverflow']>;
   readonly #onError: StreamOptions['onError'];
-  /** The listeners of {@link SseStream.onClose}, called in the order they were added. */
-  readonly #closeListeners = new Set<() => void>();
-  #closeListened = false;
+  /** The listeners of {@link SseStream.onClose}, in the order they were added; made by the first. */
+  #closeListeners: ((reason: SseError) => void)[] | undefined;
   // Read on every write: a plain field, since reading `signal.aborted` costs a brand check.
   #closed = false;
-  #queue: Uint8Array[] = [];
+  /** Frames held for a slow client; made when the first one is. */
+  #queue: Uint8Array[] | undefined;
   #queuedBytes = 0;
   #waitingForSink = false;
   /** Marks the turn in which the transport filled up while the stream wrote to it; -1 otherwise. */
   #burst = -1;
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;
+  // Numbers, not the plan's object: a plan made per request (`createStream` with options
+  // written in the call) would stay in memory for as long as the stream.
   /** How often the heartbeat check runs while it runs, else undefined. */
   #checkInterval: number | undefined;
   #cutOffAfterChecks = 0;
@@ -278,11 +280,13 @@ export class SseStream<Events extends object = EventMap> {
     this.#onOverflow = plan.onOverflow;
     this.#onError = init.onError;
 
-    if (sink.signal.aborted) {
+    // The stream learns of the end from the sink itself where it can: then no `AbortSignal`
+    // is made for a stream whose `signal` nobody reads.
+    // Bound rather than an arrow: no context object per stream for it to close over.
+    if (!(sink.whenEnded ? sink.whenEnded(this.#onEnd.bind(this)) : this.#listenToSignal(sink.signal))) {
       this.#closed = true;
       return;
     }
-    sink.signal.addEventListener('abort', this.#onEnd);
     counters.openStreams++;
     counters.streamsOpened++;
     // The first write also sends the response head, so the client's `open` fires now.
@@ -290,15 +294,22 @@ export class SseStream<Events extends object = EventMap> {
     if (plan.maxLifetime !== undefined && !this.#closed) this.#endAfter(plan.maxLifetime);
     const { heartbeat } = plan;
     if (heartbeat && !this.#closed) {
-      this.#checkInterval = heartbeat.checkEvery;
-      this.#cutOffAfterChecks = heartbeat.cutOffAfterChecks;
-      startHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
+      this.#checkEvery(heartbeat);
     }
+  }
+
+  // For a sink without `whenEnded`; false when its signal has aborted already.
+  #listenToSignal(signal: AbortSignal): boolean {
+    if (signal.aborted) return false;
+    signal.addEventListener('abort', () => this.#onEnd(signal.reason as SseError), { once: true });
+    return true;
   }
 
   /**
    * Aborted when the stream ends, by either side; `reason` is an {@link SseError} saying why:
-   * `STREAM_CLOSED`, `CLIENT_GONE`, `BUFFER_OVERFLOW` or `CLIENT_STALLED`.
+   * `STREAM_CLOSED`, `CLIENT_GONE`, `BUFFER_OVERFLOW` or `CLIENT_STALLED`. Made when first
+   * read (most of an idle stream's memory otherwise); it aborts after the `onClose` listeners
+   * have run. To clean up, `onClose` costs less.
    */
   get signal(): AbortSignal {
     return this.#sink.signal;
@@ -316,34 +327,19 @@ export class SseStream<Events extends object = EventMap> {
    * stream.onClose(() => clearInterval(timer));
    */
   onClose(listener: (reason: SseError) => void): () => void {
-    const signal = this.signal;
-    if (signal.aborted) {
-      listener(signal.reason as SseError);
+    if (this.#closed) {
+      listener(this.#sink.signal.reason as SseError);
       return () => {};
     }
-    // One listener on the signal for all of them: a stream that follows many channels has one
-    // per channel, and Node warns of a leak past ten listeners on one signal.
-    if (!this.#closeListened) {
-      this.#closeListened = true;
-      signal.addEventListener(
-        'abort',
-        () => {
-          for (const call of this.#closeListeners) call();
-          this.#closeListeners.clear();
-        },
-        { once: true },
-      );
-    }
-    // Called from the signal's dispatch, where a throw would be an uncaught exception.
-    const call = (): void => {
-      try {
-        listener(signal.reason as SseError);
-      } catch (error) {
-        reportError(this.#onError, error, 'an onClose listener threw');
-      }
+    // A copy of exactly the right size (`concat`): `push` or a spread would give the array room
+    // for 17 or more (150 bytes), and most streams have one or two listeners.
+    this.#closeListeners = this.#closeListeners ? this.#closeListeners.concat(listener) : [listener];
+    let added = true;
+    return () => {
+      const at = added && this.#closeListeners ? this.#closeListeners.indexOf(listener) : -1;
+      added = false;
+      if (at >= 0) this.#closeListeners?.splice(at, 1);
     };
-    this.#closeListeners.add(call);
-    return () => this.#closeListeners.delete(call);
   }
 
   /** Whether the stream has ended; writes then return `false`. */
@@ -420,8 +416,7 @@ export class SseStream<Events extends object = EventMap> {
     // The stream's end settles whichever `next()` is pending, without waiting for the source.
     // A fresh promise per item: racing one long-lived promise would keep a callback per item.
     let stopWaiting: ((result: IteratorReturnResult<undefined>) => void) | undefined;
-    const onEnd = () => stopWaiting?.({ done: true, value: undefined });
-    this.signal.addEventListener('abort', onEnd);
+    const stopListening = this.onClose(() => stopWaiting?.({ done: true, value: undefined }));
     let sourceDone = false;
     try {
       while (!this.closed) {
@@ -438,7 +433,7 @@ export class SseStream<Events extends object = EventMap> {
         if (this.#waitingForSink) await this.drain();
       }
     } finally {
-      this.signal.removeEventListener('abort', onEnd);
+      stopListening();
       // An async generator that is still producing runs its `finally` at its next `yield`.
       if (!sourceDone) Promise.resolve(iterator.return?.()).catch(() => {});
     }
@@ -463,7 +458,7 @@ export class SseStream<Events extends object = EventMap> {
   // A timer only for streams that ask for one; it goes with the stream, whichever ends first.
   #endAfter(lifetime: number): void {
     const timer = setTimeout(() => this.close(), Math.min(lifetime * (0.9 + Math.random() * 0.2), MAX_TIMER_MS));
-    this.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    this.onClose(() => clearTimeout(timer));
   }
 
   #encodeEvent(data: unknown, options: (SendOptions & { event?: string | undefined }) | undefined): Uint8Array {
@@ -497,14 +492,17 @@ export class SseStream<Events extends object = EventMap> {
     this.#wroteSinceCheck = true;
     if (!this.#waitingForSink) {
       if (!this.#sink.write(frame) && !this.#closed) {
-        this.#burst = startBurst(this.#endBurst);
+        this.#burst = startBurst(() => {
+          this.#burst = -1;
+        });
         this.#waitForSink();
       }
     } else {
       // A frame always fits an empty queue: one event is never an overflow by itself.
       const queued = this.#queuedBytes;
       if (queued > 0 && queued + frame.byteLength > this.#queueBound()) return this.#overflow(frame.byteLength);
-      this.#queue.push(frame);
+      if (this.#queue) this.#queue.push(frame);
+      else this.#queue = [frame];
       this.#queuedBytes += frame.byteLength;
     }
     counters.bytesWritten += frame.byteLength;
@@ -517,10 +515,6 @@ export class SseStream<Events extends object = EventMap> {
   #queueBound(): number {
     return inBurst(this.#burst) ? this.#maxBufferedBytes + this.#maxEventBytes : this.#maxBufferedBytes;
   }
-
-  readonly #endBurst = (): void => {
-    this.#burst = -1;
-  };
 
   #waitForSink(): void {
     this.#waitingForSink = true;
@@ -546,9 +540,9 @@ export class SseStream<Events extends object = EventMap> {
   // Several queued frames go out as one chunk: fewer, larger writes are what make
   // streaming fast (one system call and one HTTP/1.1 chunk instead of many).
   #takeQueue(): Uint8Array {
-    const frames = this.#queue;
+    const frames = this.#queue ?? [];
     const size = this.#queuedBytes;
-    this.#queue = [];
+    this.#queue = undefined;
     this.#queuedBytes = 0;
     if (frames.length === 1) return frames[0] as Uint8Array;
     const chunk = new Uint8Array(size);
@@ -592,10 +586,10 @@ export class SseStream<Events extends object = EventMap> {
     try {
       if (this.#queuedBytes > 0) this.#sink.write(this.#takeQueue());
       if (last) this.#sink.write(last);
-      this.#sink.close(reason, this.#stopLingering);
+      this.#sink.close(reason, () => this.#stopLingering());
     } finally {
-      // Ended here even when the sink throws, or aborts its signal later than it should.
-      this.#onEnd();
+      // Ended here even when the sink throws, or ends later than it should.
+      this.#onEnd(reason);
     }
     const pendingBytes = this.#sink.pendingBytes;
     if (pendingBytes === 0) this.#stopLingering();
@@ -617,27 +611,31 @@ export class SseStream<Events extends object = EventMap> {
   }
 
   // The client took the last bytes, or the transport ended: nothing more to watch.
-  readonly #stopLingering = (): void => {
+  #stopLingering(): void {
     if (!this.#lingering) return;
     this.#lingering = undefined;
-    if (this.#closed && this.#checkInterval !== undefined) {
-      stopHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
-    }
-  };
+    if (this.#closed && this.#checkInterval !== undefined) stopHeartbeatChecks(this.#checkInterval, this);
+  }
 
   // A client that has taken nothing for the whole stall period is disconnected, not waited
   // for: it reconnects with Last-Event-ID, and its unsent bytes are not kept.
   #cutOffStalled(): void {
     if (this.#closed) return;
     counters.stallCloses++;
+    const reason = endReason('CLIENT_STALLED');
     try {
-      this.#sink.abort(endReason('CLIENT_STALLED'));
+      this.#sink.abort(reason);
     } finally {
-      this.#onEnd();
+      this.#onEnd(reason);
     }
   }
 
-  readonly #checkHeartbeat = (): void => {
+  // One function for every stream of a period (see `startHeartbeatChecks`), not a closure per stream.
+  static #runCheck(stream: UntypedSseStream): void {
+    stream.#checkHeartbeat();
+  }
+
+  #checkHeartbeat(): void {
     if (this.#lingering) {
       if (this.#closed) this.#checkLingering(this.#lingering);
       return;
@@ -649,28 +647,44 @@ export class SseStream<Events extends object = EventMap> {
     const idle = !this.#wroteSinceCheck;
     this.#wroteSinceCheck = false;
     if (idle && this.#write(HEARTBEAT)) counters.heartbeats++;
-  };
+  }
 
-  // The sink's signal is the stream's: however the stream ends, this runs (harmless twice).
-  readonly #onEnd = (): void => {
+  // The sink's end is the stream's: however the stream ends, this runs (harmless twice).
+  #onEnd(reason: SseError): void {
     if (this.#closed) return;
     counters.openStreams--;
     this.#closed = true;
-    this.#queue = [];
+    this.#queue = undefined;
     this.#queuedBytes = 0;
     this.#stalledChecks = 0;
     if (this.#lingering) this.#keepChecking();
-    else if (this.#checkInterval !== undefined) stopHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
+    else if (this.#checkInterval !== undefined) stopHeartbeatChecks(this.#checkInterval, this);
     this.#resolveDrained();
-  };
+    const listeners = this.#closeListeners;
+    this.#closeListeners = undefined;
+    if (listeners) this.#tellClosed(listeners, reason);
+  }
+
+  // Called from within the stream's end, where a throw would reach whoever ended it.
+  #tellClosed(listeners: ((reason: SseError) => void)[], reason: SseError): void {
+    for (const listener of listeners) {
+      try {
+        listener(reason);
+      } catch (error) {
+        reportError(this.#onError, error, 'an onClose listener threw');
+      }
+    }
+  }
 
   // A stream without heartbeats still bounds the wait for its last bytes, with the default period.
   #keepChecking(): void {
-    if (this.#checkInterval !== undefined) return;
-    const plan = planHeartbeat(DEFAULT_HEARTBEAT_MS) as HeartbeatPlan;
+    if (this.#checkInterval === undefined) this.#checkEvery(planHeartbeat(DEFAULT_HEARTBEAT_MS) as HeartbeatPlan);
+  }
+
+  #checkEvery(plan: HeartbeatPlan): void {
     this.#checkInterval = plan.checkEvery;
     this.#cutOffAfterChecks = plan.cutOffAfterChecks;
-    startHeartbeatChecks(this.#checkInterval, this.#checkHeartbeat);
+    startHeartbeatChecks(plan.checkEvery, this, SseStream.#runCheck);
   }
 
   #resolveDrained(): void {

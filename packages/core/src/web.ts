@@ -37,89 +37,112 @@ export interface WebSink extends SseSink {
  */
 export function createWebSink(requestSignal?: AbortSignal, highWaterMark = 16 * 1024): WebSink {
   checkHighWaterMark(highWaterMark);
-  const state = new SinkState();
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  return new BodySink(requestSignal, highWaterMark);
+}
+
+/** Chunks are counted in bytes against the body's high-water mark. */
+const byteLength = (chunk: Uint8Array): number => chunk.byteLength;
+
+// A class, not a closure per method: at 10k streams every object per stream counts. It is
+// also the body's underlying source (`start`, `pull`, `cancel`).
+class BodySink extends SinkState implements WebSink, UnderlyingDefaultSource<Uint8Array> {
+  readonly body: ReadableStream<Uint8Array>;
+  readonly #requestSignal: AbortSignal | undefined;
+  readonly #highWaterMark: number;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
   /** The body is closed, errored or cancelled: nothing more goes through it. */
-  let bodyDone = false;
+  #bodyDone = false;
   /** Set by `close`: the body closes once its queue is read, and then this is called. */
-  let closing: (() => void) | undefined;
+  #closing: (() => void) | undefined;
+
+  constructor(requestSignal: AbortSignal | undefined, highWaterMark: number) {
+    super();
+    this.#requestSignal = requestSignal;
+    this.#highWaterMark = highWaterMark;
+    this.body = new ReadableStream<Uint8Array>(this, { highWaterMark, size: byteLength });
+    if (requestSignal?.aborted) this.#onRequestAbort();
+    else requestSignal?.addEventListener('abort', this.#onRequestAbort);
+  }
+
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.#controller = controller;
+  }
+
+  pull(): void {
+    this.wakeWriter();
+    if (this.#closing && this.#queued() === 0) this.#closeBody();
+  }
+
+  cancel(reason: unknown): void {
+    this.#bodyEnded();
+    this.#finish(endReason('CLIENT_GONE', reason));
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.ended) return false;
+    this.#controller.enqueue(chunk);
+    return (this.#controller.desiredSize ?? 0) > 0;
+  }
+
+  ready(): Promise<void> {
+    return this.waitForRoom((this.#controller.desiredSize ?? 0) <= 0);
+  }
+
+  get pendingBytes(): number {
+    return this.#queued();
+  }
+
+  close(reason: SseError, onTaken?: () => void): void {
+    if (this.ended) return;
+    this.#closing = onTaken ?? (() => {});
+    try {
+      if (this.#queued() === 0) this.#closeBody();
+    } finally {
+      this.#finish(reason);
+    }
+  }
+
+  abort(reason: SseError): void {
+    if (!this.#bodyDone) {
+      // Erroring the body is how a fetch-style runtime is told to cut the connection.
+      this.#controller.error(reason);
+      this.#bodyEnded();
+    }
+    this.#finish(reason);
+  }
 
   // Bytes enqueued and not yet read by the runtime; `desiredSize` counts down from the mark.
-  const queued = (): number => (bodyDone ? 0 : highWaterMark - (controller.desiredSize ?? highWaterMark));
+  #queued(): number {
+    return this.#bodyDone ? 0 : this.#highWaterMark - (this.#controller.desiredSize ?? this.#highWaterMark);
+  }
+
   // The body is done: closed after its last bytes were read, cancelled, or errored.
-  const bodyEnded = (): void => {
-    bodyDone = true;
-    const taken = closing;
-    closing = undefined;
+  #bodyEnded(): void {
+    this.#bodyDone = true;
+    const taken = this.#closing;
+    this.#closing = undefined;
     taken?.();
-  };
-  const closeBody = (): void => {
-    if (bodyDone) return;
+  }
+
+  #closeBody(): void {
+    if (this.#bodyDone) return;
     try {
-      controller.close();
+      this.#controller.close();
     } catch {
       // A body the runtime closed or errored without telling us: it has ended all the same.
     }
-    bodyEnded();
-  };
-  const finish = (reason: SseError): void => {
-    requestSignal?.removeEventListener('abort', onRequestAbort);
-    state.end(reason);
-  };
-  const onRequestAbort = (): void => {
-    if (state.ended) return;
-    closeBody();
-    finish(endReason('CLIENT_GONE', requestSignal?.reason));
-  };
+    this.#bodyEnded();
+  }
 
-  const body = new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-      },
-      pull() {
-        state.wakeWriter();
-        if (closing && queued() === 0) closeBody();
-      },
-      cancel(reason) {
-        bodyEnded();
-        finish(endReason('CLIENT_GONE', reason));
-      },
-    },
-    { highWaterMark, size: (chunk) => chunk.byteLength },
-  );
-  if (requestSignal?.aborted) onRequestAbort();
-  else requestSignal?.addEventListener('abort', onRequestAbort);
+  #finish(reason: SseError): void {
+    this.#requestSignal?.removeEventListener('abort', this.#onRequestAbort);
+    this.end(reason);
+  }
 
-  return {
-    body,
-    signal: state.signal,
-    write(chunk) {
-      if (state.ended) return false;
-      controller.enqueue(chunk);
-      return (controller.desiredSize ?? 0) > 0;
-    },
-    ready: () => state.waitForRoom((controller.desiredSize ?? 0) <= 0),
-    get pendingBytes() {
-      return queued();
-    },
-    close(reason, onTaken) {
-      if (state.ended) return;
-      closing = onTaken ?? (() => {});
-      try {
-        if (queued() === 0) closeBody();
-      } finally {
-        finish(reason);
-      }
-    },
-    abort(reason) {
-      if (!bodyDone) {
-        // Erroring the body is how a fetch-style runtime is told to cut the connection.
-        controller.error(reason);
-        bodyEnded();
-      }
-      finish(reason);
-    },
+  readonly #onRequestAbort = (): void => {
+    if (this.ended) return;
+    this.#closeBody();
+    this.#finish(endReason('CLIENT_GONE', this.#requestSignal?.reason));
   };
 }
 

@@ -72,6 +72,25 @@ export function createNodeSink(res: NodeResponse, headers: Record<string, string
   return new NodeSink(res, headers);
 }
 
+/**
+ * Where the response's and the socket's listeners find their sink: the listeners are
+ * functions shared by every sink (`this` is the emitter), not closures per stream.
+ */
+const sinkOf = Symbol('ssekit.sink');
+type Carrier = { [sinkOf]?: NodeSink | undefined };
+
+function onDrain(this: Carrier): void {
+  this[sinkOf]?.wake();
+}
+
+function onPrefinish(this: Carrier): void {
+  this[sinkOf]?.end(endReason('STREAM_CLOSED'));
+}
+
+function onClose(this: Carrier): void {
+  this[sinkOf]?.responseClosed();
+}
+
 // A class, not a closure per method: at 10k streams every object per stream counts.
 class NodeSink extends SinkState implements SseSink {
   /** The response has closed: its bytes are out, or it was destroyed. */
@@ -90,12 +109,13 @@ class NodeSink extends SinkState implements SseSink {
     this.#res = res;
     this.#headers = headers;
     this.#flush = (res as NodeResponse & { flush?: () => void }).flush;
-    res.on('drain', this.#wake);
-    res.on('close', this.#onClose);
+    (res as Carrier)[sinkOf] = this;
+    res.on('drain', onDrain);
+    res.on('close', onClose);
     // A write racing a reset connection reports an error here; it means the client is gone.
-    res.on('error', this.#onClose);
+    res.on('error', onClose);
     // The client may have left while async middleware ran: 'close' has fired already then.
-    if ('stream' in res ? res.stream.destroyed : res.destroyed || res.writableEnded) this.#onClose();
+    if ('stream' in res ? res.stream.destroyed : res.destroyed || res.writableEnded) this.responseClosed();
   }
 
   write(chunk: Uint8Array): boolean {
@@ -126,13 +146,14 @@ class NodeSink extends SinkState implements SseSink {
       this.#socket = directSocket(res);
       if (this.#socket) {
         // Past this point `res` does not know of our writes, so it never emits 'drain'.
-        res.off('drain', this.#wake);
-        this.#socket.on('drain', this.#wake);
+        res.off('drain', onDrain);
+        (this.#socket as Carrier)[sinkOf] = this;
+        this.#socket.on('drain', onDrain);
         // The app (or a middleware) may end the response itself: a chunk after its last one
         // would be read as the start of the next response on the connection. 'prefinish'
         // comes from within `res.end()`; reading `res.writableEnded` on every write instead
         // cost as much as the write on Express's responses.
-        res.on('prefinish', this.#onEndedByApp);
+        res.on('prefinish', onPrefinish);
       }
     }
     return !this.#needsDrain;
@@ -163,25 +184,26 @@ class NodeSink extends SinkState implements SseSink {
     this.#res.destroy();
   }
 
-  readonly #wake = (): void => {
+  /** The transport takes bytes again. */
+  wake(): void {
     this.#drained = this.#needsDrain;
     this.#needsDrain = false;
     this.wakeWriter();
-  };
+  }
 
-  readonly #onEndedByApp = (): void => {
-    this.end(endReason('STREAM_CLOSED'));
-  };
-
-  // The response is done: its listeners go, and the stream ends if it has not yet.
-  readonly #onClose = (): void => {
+  /** The response is done: its listeners go, and the stream ends if it has not yet. */
+  responseClosed(): void {
     this.#transportClosed = true;
     const res = this.#res;
-    res.off('drain', this.#wake);
-    res.off('close', this.#onClose);
-    res.off('error', this.#onClose);
-    this.#socket?.off('drain', this.#wake);
-    res.off('prefinish', this.#onEndedByApp);
+    res.off('drain', onDrain);
+    res.off('close', onClose);
+    res.off('error', onClose);
+    res.off('prefinish', onPrefinish);
+    (res as Carrier)[sinkOf] = undefined;
+    if (this.#socket) {
+      this.#socket.off('drain', onDrain);
+      (this.#socket as Carrier)[sinkOf] = undefined;
+    }
     this.end(endReason('CLIENT_GONE'));
-  };
+  }
 }
