@@ -8,7 +8,16 @@ export interface Summary {
   failures: string[];
   /** Medians over the runs that passed the correctness check. */
   median: Record<string, number>;
+  /** Lowest and highest of each figure over those runs: how much it moves here. */
+  range: Record<string, [number, number]>;
 }
+
+/** What each variant is read against: the same server without ssekit (`raw` for the peers). */
+export const REFERENCE: Record<string, string> = {
+  'ssekit-express': 'express-raw',
+  'ssekit-koa': 'koa-raw',
+};
+const referenceOf = (variant: string) => REFERENCE[variant] ?? 'raw';
 
 export interface ScenarioSummary {
   scenario: Scenario;
@@ -29,6 +38,7 @@ function figures(scenario: Scenario, run: RunResult): Record<string, number> {
     if (server.idle) {
       out.rssPerStreamKB = (server.idle.rssAfter - server.idle.rssBefore) / scenario.streams / 1024;
       out.heapPerStreamKB = (server.idle.heapAfter - server.idle.heapBefore) / scenario.streams / 1024;
+      out.streamsPerGiB = 2 ** 20 / out.rssPerStreamKB;
     }
   }
   if (client && client.elapsedMs > 0) {
@@ -60,22 +70,34 @@ export function summarize(scenario: Scenario, variant: string, runs: RunResult[]
   const passed = runs.filter((run) => !run.failure).map((run) => figures(scenario, run));
   const names = new Set(passed.flatMap((run) => Object.keys(run)));
   const medians: Record<string, number> = {};
-  for (const name of names) medians[name] = median(passed.map((run) => run[name]).filter((v) => v !== undefined));
+  const range: Record<string, [number, number]> = {};
+  for (const name of names) {
+    const values = passed.map((run) => run[name]).filter((v) => v !== undefined);
+    medians[name] = median(values);
+    range[name] = [Math.min(...values), Math.max(...values)];
+  }
   return {
     variant,
     runs: runs.length,
     failures: runs.flatMap((run) => (run.failure ? [run.failure] : [])),
     median: medians,
+    range,
   };
 }
 
-/** Columns per kind of scenario: [figure, heading, digits, with a ratio to raw]. */
-type Column = [string, string, number, boolean];
+/**
+ * Columns per kind of scenario: [figure, heading, digits, with a ratio to raw, with the
+ * runs' range, with the difference to the variant's reference].
+ */
+type Column = [string, string, number, boolean, boolean?, boolean?];
 function columns(scenario: Scenario): Column[] {
   if (scenario.events === 0) {
+    // RSS per stream moves by about a kilobyte between runs (what the allocator keeps), heap
+    // by much less: the ranges say so.
     return [
-      ['rssPerStreamKB', 'RSS KB/stream', 1, true],
-      ['heapPerStreamKB', 'heap KB/stream', 1, true],
+      ['rssPerStreamKB', 'RSS KB/stream (range)', 1, true, true, true],
+      ['heapPerStreamKB', 'heap KB/stream (range)', 2, true, true, true],
+      ['streamsPerGiB', 'streams per GiB of RSS', 0, false],
       ['peakRssMB', 'peak RSS MB', 0, true],
     ];
   }
@@ -115,18 +137,45 @@ export function ratio(summary: ScenarioSummary, variant: string, figure: string,
   return a === undefined || b === undefined || b === 0 ? undefined : a / b;
 }
 
+/** A variant's median minus another's, e.g. what an adapter adds to its framework. */
+export function difference(
+  summary: ScenarioSummary,
+  variant: string,
+  figure: string,
+  base: string,
+): number | undefined {
+  const of = (name: string) => summary.variants.find((v) => v.variant === name)?.median[figure];
+  const a = of(variant);
+  const b = of(base);
+  return a === undefined || b === undefined ? undefined : a - b;
+}
+
 export function markdownTable(summary: ScenarioSummary): string {
   const cols = columns(summary.scenario);
   const head = [
     'variant',
-    ...cols.flatMap(([, heading, , withRatio]) => (withRatio ? [heading, '× raw'] : [heading])),
+    ...cols.flatMap(([, heading, , withRatio, , withReference]) => [
+      heading,
+      ...(withRatio ? ['× raw'] : []),
+      ...(withReference ? ['over reference KB'] : []),
+    ]),
     'runs ok',
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   for (const v of summary.variants) {
-    const cells = cols.flatMap(([figure, , digits, withRatio]) => {
-      const cell = format(v.median[figure], digits);
-      return withRatio ? [cell, format(ratio(summary, v.variant, figure), 2)] : [cell];
+    const cells = cols.flatMap(([figure, , digits, withRatio, withRange, withReference]) => {
+      const range = v.range[figure];
+      const cell =
+        withRange && range
+          ? `${format(v.median[figure], digits)} (${format(range[0], digits)}–${format(range[1], digits)})`
+          : format(v.median[figure], digits);
+      const reference = referenceOf(v.variant);
+      const over = v.variant === reference ? undefined : difference(summary, v.variant, figure, reference);
+      return [
+        cell,
+        ...(withRatio ? [format(ratio(summary, v.variant, figure), 2)] : []),
+        ...(withReference ? [over === undefined ? '' : `${format(over, digits)} (${reference})`] : []),
+      ];
     });
     lines.push(`| ${v.variant} | ${cells.join(' | ')} | ${v.runs - v.failures.length}/${v.runs} |`);
   }
@@ -164,13 +213,15 @@ export function targets(summaries: ScenarioSummary[], maxBufferedKB: number, soc
       );
       check(`${name} ${ssekit}: events/s ≥ 4× hono`, ratio(s, ssekit, 'eventsPerSec', 'hono'), (v) => v >= 4);
     }
+    const fanout = at('fanout-10k');
+    if (fanout && ssekit === 'ssekit-core') {
+      check(`fanout-10k ${ssekit}: peak RSS ≤ 1.15× raw`, ratio(fanout, ssekit, 'peakRssMB'), (v) => v <= 1.15);
+    }
     const t = at('throughput');
     if (t) {
       check(`throughput ${ssekit}: events/s ≥ 0.9× raw`, ratio(t, ssekit, 'eventsPerSec'), (v) => v >= 0.9);
       check(`throughput ${ssekit}: peak RSS ≤ 1.2× raw`, ratio(t, ssekit, 'peakRssMB'), (v) => v <= 1.2);
     }
-    const idle = at('idle');
-    if (idle) check(`idle ${ssekit}: RSS/stream ≤ 1.2× raw`, ratio(idle, ssekit, 'rssPerStreamKB'), (v) => v <= 1.2);
     const slow = at('slow-consumer');
     const slowOf = slow?.variants.find((v) => v.variant === ssekit)?.median;
     if (slowOf) {
@@ -189,6 +240,26 @@ export function targets(summaries: ScenarioSummary[], maxBufferedKB: number, soc
     for (const name of ['latency', 'latency-10']) {
       const latency = at(name)?.variants.find((v) => v.variant === ssekit)?.median;
       if (latency) check(`${name} ${ssekit}: p99 ≤ 50 ms`, latency.p99Ms, (v) => v <= 50, 1);
+    }
+  }
+  const idle = at('idle');
+  if (idle) {
+    for (const ssekit of ['ssekit-core', 'ssekit-channel']) {
+      check(`idle ${ssekit}: RSS/stream ≤ 1.10× raw`, ratio(idle, ssekit, 'rssPerStreamKB'), (v) => v <= 1.1);
+      check(`idle ${ssekit}: heap/stream ≤ 1.3× raw`, ratio(idle, ssekit, 'heapPerStreamKB'), (v) => v <= 1.3);
+    }
+    for (const adapter of ['ssekit-express', 'ssekit-koa']) {
+      const framework = referenceOf(adapter);
+      for (const [figure, what] of [
+        ['rssPerStreamKB', 'RSS'],
+        ['heapPerStreamKB', 'heap'],
+      ] as const) {
+        check(
+          `idle ${adapter}: ${what}/stream ≤ ${framework} + 1 KB`,
+          difference(idle, adapter, figure, framework),
+          (v) => v <= 1,
+        );
+      }
     }
   }
   return list;

@@ -4,6 +4,7 @@
  */
 import type { Socket } from 'node:net';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import { benchEvent, type Pace, type ServerReport, type ToServer, tell } from './shared.js';
 import type { Variant } from './variant.js';
 
@@ -71,6 +72,9 @@ async function report(idle: boolean): Promise<ServerReport> {
     gc();
     const { rss, heapUsed } = process.memoryUsage();
     result.idle = { rssBefore: idleBaseline.rss, heapBefore: idleBaseline.heap, rssAfter: rss, heapAfter: heapUsed };
+    // For `bench:heap`: what the idle streams hold, object by object (after the figures above).
+    const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+    if (snapshotDir) writeHeapSnapshot(`${snapshotDir}/${name}.heapsnapshot`);
   }
   return result;
 }

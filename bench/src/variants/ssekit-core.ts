@@ -14,7 +14,7 @@ export function createVariant(): Variant {
   const server = createServer((req, res) => {
     const stream = createStream(req, res);
     streams.add(stream);
-    stream.signal.addEventListener('abort', () => streams.delete(stream));
+    stream.onClose(() => streams.delete(stream));
   });
   return {
     server,

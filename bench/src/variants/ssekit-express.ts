@@ -4,29 +4,15 @@
  * on the subscribers' `drain()`.
  */
 import { createServer } from 'node:http';
-import { ChannelRegistry, type SseStream } from '@ssekit/core';
+import { ChannelRegistry } from '@ssekit/core';
 import { sse } from '@ssekit/express';
 import express from 'express';
 import type { Variant } from '../variant.js';
-import { drainAll, largestQueue } from './ssekit-shared.js';
+import { channelFanout } from './ssekit-shared.js';
 
 export function createVariant(): Variant {
-  const registry = new ChannelRegistry();
-  const channel = registry.channel('bench');
-  const streams = new Set<SseStream>();
+  const { subscribe, ...fanout } = channelFanout(new ChannelRegistry().channel('bench'));
   const app = express();
-  app.get('/events', sse(), (_req, res) => {
-    streams.add(res.sse);
-    res.sse.signal.addEventListener('abort', () => streams.delete(res.sse));
-    channel.subscribe(res.sse);
-  });
-  return {
-    server: createServer(app),
-    open: () => channel.size,
-    publish(event) {
-      void channel.publish(event, { id: event.seq });
-    },
-    settle: (bursting) => (bursting ? drainAll(streams) : undefined),
-    queuedBytes: () => largestQueue(streams),
-  };
+  app.get('/events', sse(), (_req, res) => subscribe(res.sse));
+  return { server: createServer(app), ...fanout };
 }
