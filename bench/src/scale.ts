@@ -336,6 +336,7 @@ function tables(groups: RunResult[][]): string {
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = os.loadavg()[0] ?? 0;
   cluster.setupPrimary({ exec: here('scale-worker.ts'), execArgv: ['--import', 'tsx', '--expose-gc'] });
   const redis = await startRedis();
   try {
@@ -375,11 +376,13 @@ async function main(): Promise<void> {
 
     const command = `pnpm bench:scale ${process.argv.slice(2).join(' ')}`.trim();
     const cpu = os.cpus();
+    // The machine is shared: how busy it was says how far the latencies can be trusted.
+    const load = `load average ${loadAtStart.toFixed(1)} at the start, ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end`;
     const machine = `${cpu.length} × ${cpu[0]?.model.trim()}, Node ${process.version}, Redis ${version}`;
     const report = [
       '# Past one process',
       '',
-      `\`${command}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${machine}.`,
+      `\`${command}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${machine}, ${load}.`,
       '',
       'Medians over runs (min–max). p50: the median load generator’s; p99: the worst one’s. Memory: each worker’s RSS and heap after two GCs, with the streams open minus before, summed over the workers and divided by the streams. Redis: from `INFO cpu` and `INFO commandstats` before the first publish and after every stream had the last event.',
       '',
