@@ -8,16 +8,19 @@
  * every event and check that each stream got all of them, in order.
  *
  * Measured: memory per stream (each worker's RSS and heap after GC, with the streams open
- * minus before), the time to connect every stream, publish→receive p50/p99, and what Redis
- * spends (its CPU time and its `XREAD`s per publish, from `INFO cpu` and `INFO commandstats`).
+ * minus before), the time to connect every stream, publish→receive p50/p99, the CPU time of
+ * the workers and of the generators per delivery (from /proc), and what Redis spends (its CPU
+ * time and its `XREAD`s per publish, from `INFO cpu` and `INFO commandstats`).
  * First one large run (`--streams` over `--workers`), then `--runs` interleaved pairs of
  * `--compare-streams` streams on one worker and on two. A lost or reordered event fails the
  * bench (exit code 1). Prints the tables and writes them to `bench/results/scale.md`.
  *
- * `pnpm bench:scale` (about 6 minutes; needs `redis-server` and `redis-cli` on the PATH, Linux).
+ * `pnpm bench:scale` (about 7 minutes; needs `redis-server` and `redis-cli` on the PATH, Linux).
  * Options: --streams N (default 50000), --workers N (4), --events N (20), --rate N (events/s,
- * 2) for the large run; --compare-streams N (10000, 0 to skip), --compare-events N (100),
- * --compare-rate N (10), --runs N (3) for the one-against-two-workers runs.
+ * 1) for the large run; --compare-streams N (10000, 0 to skip), --compare-events N (100),
+ * --compare-rate N (5), --runs N (3) for the one-against-two-workers runs. Both default to
+ * 50,000 deliveries a second: at 100,000 this 2-core machine, which also runs the load
+ * generators, fell seconds behind.
  */
 import { type ChildProcess, execFile, fork } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
@@ -36,10 +39,10 @@ const { values } = parseArgs({
     streams: { type: 'string', default: '50000' },
     workers: { type: 'string', default: '4' },
     events: { type: 'string', default: '20' },
-    rate: { type: 'string', default: '2' },
+    rate: { type: 'string', default: '1' },
     'compare-streams': { type: 'string', default: '10000' },
     'compare-events': { type: 'string', default: '100' },
-    'compare-rate': { type: 'string', default: '10' },
+    'compare-rate': { type: 'string', default: '5' },
     runs: { type: 'string', default: '3' },
   },
 });
@@ -158,8 +161,9 @@ interface RunResult {
   p50: number;
   p99: number;
   publishMs: number;
-  /** CPU time of all the workers while publishing. */
+  /** CPU time of all the workers, and of all the load generators, while publishing. */
   workerCpuMs: number;
+  generatorCpuMs: number;
   redis: { cpuMs: number; calls: Record<string, number>; usec: Record<string, number> };
   /** Redis's CPU ms per second while the streams connected: what it spends with no publishes. */
   redisIdleCpuMsPerS: number;
@@ -233,7 +237,8 @@ async function run(
     const redisBefore = await redisUsage(redis);
     const redisIdleCpuMsPerS = redisDelta(redisIdle, redisBefore).cpuMs / ((performance.now() - connectStarted) / 1000);
     const workersCpu = () => sum(workers.map((worker) => cpuMs(worker.process.pid)));
-    const workerCpuBefore = workersCpu();
+    const generatorsCpu = () => sum(generators.map((generator) => cpuMs(generator.pid)));
+    const [workerCpuBefore, generatorCpuBefore] = [workersCpu(), generatorsCpu()];
     const publishStarted = performance.now();
     const reports = generators.map((generator) => {
       generator.send({ type: 'start', events, timeoutMs } satisfies ToClient);
@@ -247,6 +252,7 @@ async function run(
     if (refused > 0) throw new Error(`Redis refused ${refused} publishes`);
     const publishMs = performance.now() - publishStarted;
     const workerCpuMs = workersCpu() - workerCpuBefore;
+    const generatorCpuMs = generatorsCpu() - generatorCpuBefore;
     const redisAfter = await redisUsage(redis);
 
     const done: ClientReport[] = answers.map(({ report }) => report);
@@ -268,6 +274,7 @@ async function run(
       p99: Math.max(...done.map((report) => report.latency?.p99 ?? Number.NaN)),
       publishMs,
       workerCpuMs,
+      generatorCpuMs,
       redis: redisDelta(redisBefore, redisAfter),
       redisIdleCpuMsPerS,
     };
@@ -296,13 +303,13 @@ function spread(results: RunResult[], pick: (result: RunResult) => number, digit
 
 function tables(groups: RunResult[][]): string {
   const lines = [
-    '| streams × workers | runs | events at rate | delivered per run | connect all s | p50 ms | p99 ms | worker CPU µs/delivery | worker RSS KB/stream | worker heap KB/stream | primary RSS MB (before → with streams) |',
-    '| --- | --: | --- | --: | --: | --: | --: | --: | --: | --: | --- |',
+    '| streams × workers | runs | events at rate | delivered per run | connect all s | p50 ms | p99 ms | worker CPU µs/delivery | generator CPU µs/delivery | worker RSS KB/stream | worker heap KB/stream | primary RSS MB (before → with streams) |',
+    '| --- | --: | --- | --: | --: | --: | --: | --: | --: | --: | --: | --- |',
   ];
   for (const results of groups) {
     const first = results[0] as RunResult;
     lines.push(
-      `| ${first.streams} × ${first.workers} | ${results.length} | ${first.events} at ${first.rate}/s | ${first.delivered} | ${spread(results, (r) => r.connectMs / 1000, 1)} | ${spread(results, (r) => r.p50, 1)} | ${spread(results, (r) => r.p99, 1)} | ${spread(results, (r) => (r.workerCpuMs * 1000) / r.delivered, 2)} | ${spread(results, (r) => perStream(r, (m) => m.rss), 2)} | ${spread(results, (r) => perStream(r, (m) => m.heapUsed), 2)} | ${spread(results, (r) => r.primaryRss.before / MB, 0)} → ${spread(results, (r) => r.primaryRss.after / MB, 0)} |`,
+      `| ${first.streams} × ${first.workers} | ${results.length} | ${first.events} at ${first.rate}/s | ${first.delivered} | ${spread(results, (r) => r.connectMs / 1000, 1)} | ${spread(results, (r) => r.p50, 1)} | ${spread(results, (r) => r.p99, 1)} | ${spread(results, (r) => (r.workerCpuMs * 1000) / r.delivered, 2)} | ${spread(results, (r) => (r.generatorCpuMs * 1000) / r.delivered, 2)} | ${spread(results, (r) => perStream(r, (m) => m.rss), 2)} | ${spread(results, (r) => perStream(r, (m) => m.heapUsed), 2)} | ${spread(results, (r) => r.primaryRss.before / MB, 0)} → ${spread(results, (r) => r.primaryRss.after / MB, 0)} |`,
     );
   }
   lines.push(
