@@ -15,7 +15,7 @@
  * `--compare-streams` streams on one worker and on two. A lost or reordered event fails the
  * bench (exit code 1). Prints the tables and writes them to `bench/results/scale.md`.
  *
- * `pnpm bench:scale` (about 7 minutes; needs `redis-server` and `redis-cli` on the PATH, Linux).
+ * `pnpm bench:scale` (about 6 minutes; needs `redis-server` and `redis-cli` on the PATH, Linux).
  * Options: --streams N (default 50000), --workers N (4), --events N (20), --rate N (events/s,
  * 1) for the large run; --compare-streams N (10000, 0 to skip), --compare-events N (100),
  * --compare-rate N (5), --runs N (3) for the one-against-two-workers runs. Both default to
