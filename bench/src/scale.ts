@@ -249,17 +249,17 @@ async function run(
       Promise.all(reports),
       reply<Extract<FromInstance, { type: 'published' }>>(publisher, 'published', timeoutMs),
     ]);
-    if (refused > 0) throw new Error(`Redis refused ${refused} publishes`);
     const publishMs = performance.now() - publishStarted;
-    const workerCpuMs = workersCpu() - workerCpuBefore;
-    const generatorCpuMs = generatorsCpu() - generatorCpuBefore;
-    const redisAfter = await redisUsage(redis);
-
+    // A lost or reordered event, or a worker gone, is the verdict: checked before the figures.
     const done: ClientReport[] = answers.map(({ report }) => report);
     const failure = done.find((report) => report.failure)?.failure;
     if (failure) throw new Error(`${streams} streams on ${workerCount} workers: ${failure}`);
     const delivered = sum(done.map((report) => report.received));
     if (delivered !== streams * events) throw new Error(`delivered ${delivered} of ${streams * events} events`);
+    if (refused > 0) throw new Error(`Redis refused ${refused} publishes`);
+    const workerCpuMs = workersCpu() - workerCpuBefore;
+    const generatorCpuMs = generatorsCpu() - generatorCpuBefore;
+    const redisAfter = await redisUsage(redis);
     return {
       streams,
       workers: workerCount,
@@ -344,7 +344,7 @@ function tables(groups: RunResult[][]): string {
 
 async function main(): Promise<void> {
   const loadAtStart = os.loadavg()[0] ?? 0;
-  cluster.setupPrimary({ exec: here('scale-worker.ts'), execArgv: ['--import', 'tsx', '--expose-gc'] });
+  cluster.setupPrimary({ exec: here('scale-worker.ts'), args: [], execArgv: ['--import', 'tsx', '--expose-gc'] });
   const redis = await startRedis();
   try {
     const version = /redis_version:(\S+)/.exec(
