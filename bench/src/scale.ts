@@ -375,7 +375,7 @@ async function main(): Promise<void> {
           });
           log(result);
           (workers === 1 ? one : two).push(result);
-          await sleep(1_000); // the sockets of the run before leave TIME_WAIT's way
+          await sleep(1_000); // so that one run's teardown (thousands of sockets closing) does not overlap the next one's start
         }
       }
       groups.push(one, two);
