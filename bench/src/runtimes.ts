@@ -152,6 +152,15 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * The streams could not all be opened: on this shared machine, most often because other
+ * benchmarks hold the ephemeral ports (EADDRNOTAVAIL). Nothing was measured yet, so the run
+ * is tried again after a wait; a run that opened its streams and then failed is not.
+ */
+class OpeningFailed extends Error {}
+const OPENING_ATTEMPTS = 3;
+const OPENING_RETRY_WAIT_MS = 30_000;
+
 interface RunResult {
   rssPerStream: number;
   heapPerStream: number;
@@ -170,18 +179,22 @@ async function measure(runtime: Runtime, script: string, variant: Variant): Prom
     const before = await during(control<{ heapUsed: number }>(server, '/gc', 'POST'));
     const rssBefore = residentBytes(server.pid);
     const openingAt = Date.now();
-    client.send({
-      type: 'connect',
-      port: Number(new URL(server.url).port),
-      streams: STREAMS,
-      stalled: 0,
-      latency: false,
-    });
-    await during(client.next('connected'));
-    const deadline = Date.now() + STEP_TIMEOUT_MS;
-    while ((await during(control<{ open: number }>(server, '/count'))).open < STREAMS) {
-      if (Date.now() > deadline) throw new Error(`fewer than ${STREAMS} streams open after ${STEP_TIMEOUT_MS} ms`);
-      await sleep(100);
+    try {
+      client.send({
+        type: 'connect',
+        port: Number(new URL(server.url).port),
+        streams: STREAMS,
+        stalled: 0,
+        latency: false,
+      });
+      await during(client.next('connected'));
+      const deadline = Date.now() + STEP_TIMEOUT_MS;
+      while ((await during(control<{ open: number }>(server, '/count'))).open < STREAMS) {
+        if (Date.now() > deadline) throw new Error(`fewer than ${STREAMS} streams open after ${STEP_TIMEOUT_MS} ms`);
+        await sleep(100);
+      }
+    } catch (error) {
+      throw new OpeningFailed((error as Error).message);
     }
     const openMs = Date.now() - openingAt;
     // What opening left behind (parsers, promises) settles before the collection.
@@ -277,13 +290,24 @@ async function main(): Promise<number> {
       failures: [],
     })),
   );
+  let retried = 0;
   for (let round = 0; round < RUNS; round++) {
     // Interleaved (A B C, B C A, …), so that a slow minute on a shared machine is not one kind's.
     const order = kinds.map((_, i) => kinds[(i + round) % kinds.length] as Kind);
     for (const kind of order) {
       const name = `${kind.runtime} ${kind.variant}`.padEnd(22);
       try {
-        const run = await measure(kind.runtime, kind.script, kind.variant);
+        let run: RunResult | undefined;
+        for (let attempt = 1; !run; attempt++) {
+          try {
+            run = await measure(kind.runtime, kind.script, kind.variant);
+          } catch (error) {
+            if (!(error instanceof OpeningFailed) || attempt >= OPENING_ATTEMPTS) throw error;
+            retried++;
+            console.error(`${name} run ${round + 1}: could not open the streams (${error.message}); again in 30 s`);
+            await sleep(OPENING_RETRY_WAIT_MS);
+          }
+        }
         kind.runs.push(run);
         console.error(
           `${name} run ${round + 1}: ${(run.rssPerStream / 1024).toFixed(1)} KiB RSS/stream, ${Math.round(run.eventsPerSec)} events/s, ${run.cpuMicrosPerEvent.toFixed(2)} µs CPU/event; opened in ${(run.openMs / 1000).toFixed(1)} s, fan-out ${(run.fanOutMs / 1000).toFixed(1)} s`,
@@ -346,6 +370,11 @@ async function main(): Promise<number> {
   const failures = kinds.flatMap((kind) =>
     kind.failures.map((reason) => `- ${kind.runtime} ${kind.variant}: ${reason}`),
   );
+  if (retried > 0)
+    lines.push(
+      '',
+      `${retried} run(s) could not open their streams at first (ports held by other processes) and were started again.`,
+    );
   if (failures.length > 0) lines.push('', '### Failed runs', '', ...failures);
   const markdown = `${lines.join('\n')}\n`;
   console.log(`\n${markdown}`);
