@@ -23,6 +23,12 @@ import { parseArgs } from 'node:util';
 import { binary, bundle, type Runtime, residentBytes, runtimeVersion } from '../../test/runtimes/launch.js';
 import { type ClientReport, DEFAULT_PAD_BYTES, type FromClient, type ToClient } from './shared.js';
 
+type Variant = 'web-raw' | 'ssekit' | 'node-http-raw';
+const LABELS: Record<Variant, string> = {
+  'web-raw': 'raw (Web `Response`)',
+  ssekit: 'ssekit `createResponse`',
+  'node-http-raw': 'raw `node:http`',
+};
 const { values } = parseArgs({
   options: {
     streams: { type: 'string', default: '10000' },
@@ -37,15 +43,14 @@ const EVENTS = Number(values.events);
 const RUNS = Number(values.runs);
 const RUNTIMES = values.runtimes.split(',') as Runtime[];
 const VARIANTS = values.variants.split(',') as Variant[];
+const unknown = [
+  ...RUNTIMES.filter((r) => !['node24', 'bun', 'deno', 'node20'].includes(r)),
+  ...VARIANTS.filter((v) => !(v in LABELS)),
+];
+if (unknown.length > 0) throw new Error(`unknown runtime or variant: ${unknown.join(', ')}`);
 /** A run that takes longer than this to open its streams, or to deliver its events, fails. */
 const STEP_TIMEOUT_MS = 60_000;
 
-type Variant = 'web-raw' | 'ssekit' | 'node-http-raw';
-const LABELS: Record<Variant, string> = {
-  'web-raw': 'raw (Web `Response`)',
-  ssekit: 'ssekit `createResponse`',
-  'node-http-raw': 'raw `node:http`',
-};
 const isNode = (runtime: Runtime) => runtime === 'node20' || runtime === 'node24';
 const ENTRIES = { bun: 'server-bun.ts', deno: 'server-deno.ts', node: 'server-node.ts' } as const;
 const CLIENT = fileURLToPath(new URL('./client.ts', import.meta.url));
@@ -323,7 +328,9 @@ async function main(): Promise<number> {
   const times = (kind: Kind, pick: (run: RunResult) => number) => {
     const raw = rawOf(kind);
     if (!raw || raw.runs.length === 0 || kind.runs.length === 0) return '–';
-    return (median(kind.runs.map(pick)) / median(raw.runs.map(pick))).toFixed(2);
+    const ratio = median(kind.runs.map(pick)) / median(raw.runs.map(pick));
+    // A tiny run can use less CPU than /proc's 10 ms tick shows.
+    return Number.isFinite(ratio) ? ratio.toFixed(2) : '–';
   };
   const ok = (kind: Kind) => `${kind.runs.length}/${RUNS}`;
   const label = (runtime: Runtime) => {
@@ -334,6 +341,14 @@ async function main(): Promise<number> {
     const name = isNode(runtime) ? 'Node' : runtime === 'bun' ? 'Bun' : 'Deno';
     return `${name} ${version}${runtime === 'node20' ? ' (host)' : ''}`;
   };
+  /** A row per kind: which it is, the figures, and how many runs passed. */
+  const rows = (...figures: ((kind: Kind) => string)[]) =>
+    kinds.map((kind) => [
+      label(kind.runtime),
+      LABELS[kind.variant],
+      ...figures.map((figure) => figure(kind)),
+      ok(kind),
+    ]);
   const lines = [
     `Measured ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} × ${cpus()[0]?.model.trim()}; \`pnpm bench:runtimes -- --streams ${STREAMS} --events ${EVENTS} --runs ${RUNS}\`; medians over the runs that passed (min–max); "× raw" is against the same runtime's raw Web-\`Response\` loop. Node's Web-\`Response\` server is \`@hono/node-server\`.`,
     '',
@@ -341,30 +356,24 @@ async function main(): Promise<number> {
     '',
     table(
       ['runtime', 'variant', 'RSS KiB per stream', '× raw', 'heap KiB per stream', 'connections per GiB', 'runs ok'],
-      kinds.map((kind) => [
-        label(kind.runtime),
-        LABELS[kind.variant],
-        spread(kind, (r) => r.rssPerStream / 1024),
-        times(kind, (r) => r.rssPerStream),
-        spread(kind, (r) => r.heapPerStream / 1024),
-        spread(kind, perGiB, 0),
-        ok(kind),
-      ]),
+      rows(
+        (kind) => spread(kind, (r) => r.rssPerStream / 1024),
+        (kind) => times(kind, (r) => r.rssPerStream),
+        (kind) => spread(kind, (r) => r.heapPerStream / 1024),
+        (kind) => spread(kind, perGiB, 0),
+      ),
     ),
     '',
     `### Fan-out: ${grouped(STREAMS, 0)} streams × ${EVENTS} events, one event per macrotask`,
     '',
     table(
       ['runtime', 'variant', 'delivered events/s', '× raw', 'server CPU µs per event', '× raw', 'runs ok'],
-      kinds.map((kind) => [
-        label(kind.runtime),
-        LABELS[kind.variant],
-        spread(kind, (r) => r.eventsPerSec, 0),
-        times(kind, (r) => r.eventsPerSec),
-        spread(kind, (r) => r.cpuMicrosPerEvent, 2),
-        times(kind, (r) => r.cpuMicrosPerEvent),
-        ok(kind),
-      ]),
+      rows(
+        (kind) => spread(kind, (r) => r.eventsPerSec, 0),
+        (kind) => times(kind, (r) => r.eventsPerSec),
+        (kind) => spread(kind, (r) => r.cpuMicrosPerEvent, 2),
+        (kind) => times(kind, (r) => r.cpuMicrosPerEvent),
+      ),
     ),
   ];
   const failures = kinds.flatMap((kind) =>
