@@ -20,7 +20,8 @@ const CLIENT = fileURLToPath(new URL('./client.ts', import.meta.url));
 const EXEC_ARGV = ['--import', 'tsx', '--expose-gc'];
 /** Extra Node flags for server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile one. */
 const SERVER_FLAGS = process.env.BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [];
-const FROM_DIST = ['--import', fileURLToPath(new URL('./ssekit-from-dist.mjs', import.meta.url))];
+/** Node flags that make `@ssekit/*` resolve to their build (dist), as published. */
+export const FROM_DIST = ['--import', fileURLToPath(new URL('./ssekit-from-dist.mjs', import.meta.url))];
 
 /** Where server processes take ssekit from: its build, as published, or its TypeScript source. */
 export type SsekitFrom = 'dist' | 'src';

@@ -30,6 +30,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { type RedisServer, startRedis } from '../../packages/redis/test/redis-server.js';
+import { FROM_DIST } from './orchestrate.js';
 import type { FromInstance, ToInstance } from './redis-instance.js';
 import type { FromWorker } from './scale-worker.js';
 import type { ClientReport, FromClient, ToClient } from './shared.js';
@@ -344,7 +345,13 @@ function tables(groups: RunResult[][]): string {
 
 async function main(): Promise<void> {
   const loadAtStart = os.loadavg()[0] ?? 0;
-  cluster.setupPrimary({ exec: here('scale-worker.ts'), args: [], execArgv: ['--import', 'tsx', '--expose-gc'] });
+  // ssekit from its build, as published: from src through tsx, every named closure would carry
+  // a name property of its own (tsx's keepNames), which would count as the library's memory.
+  cluster.setupPrimary({
+    exec: here('scale-worker.ts'),
+    args: [],
+    execArgv: ['--import', 'tsx', ...FROM_DIST, '--expose-gc'],
+  });
   const redis = await startRedis();
   try {
     const version = /redis_version:(\S+)/.exec(

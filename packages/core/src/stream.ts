@@ -253,8 +253,6 @@ export class SseStream<Events extends object = EventMap> {
   /** Marks the turn in which the transport filled up while the stream wrote to it; -1 otherwise. */
   #burst = -1;
   #drained: { promise: Promise<void>; resolve: () => void } | undefined;
-  // Numbers, not the plan's object: a plan made per request (`createStream` with options
-  // written in the call) would stay in memory for as long as the stream.
   /** How often the heartbeat check runs while it runs, else undefined. */
   #checkInterval: number | undefined;
   #cutOffAfterChecks = 0;
@@ -281,8 +279,8 @@ export class SseStream<Events extends object = EventMap> {
     this.#onError = init.onError;
 
     // The stream learns of the end from the sink itself where it can: then no `AbortSignal`
-    // is made for a stream whose `signal` nobody reads.
-    // Bound rather than an arrow: no context object per stream for it to close over.
+    // is made for a stream whose `signal` nobody reads. Bound rather than an arrow field: no
+    // context object per stream for it to close over.
     if (!(sink.whenEnded ? sink.whenEnded(this.#onEnd.bind(this)) : this.#listenToSignal(sink.signal))) {
       this.#closed = true;
       return;
