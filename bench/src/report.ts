@@ -38,6 +38,8 @@ function figures(scenario: Scenario, run: RunResult): Record<string, number> {
     if (server.idle) {
       out.rssPerStreamKB = (server.idle.rssAfter - server.idle.rssBefore) / scenario.streams / 1024;
       out.heapPerStreamKB = (server.idle.heapAfter - server.idle.heapBefore) / scenario.streams / 1024;
+      out.committedPerStreamKB =
+        (server.idle.committedAfter - server.idle.committedBefore) / scenario.streams / 1024;
       out.streamsPerGiB = 2 ** 20 / out.rssPerStreamKB;
     }
   }
@@ -97,6 +99,7 @@ function columns(scenario: Scenario): Column[] {
     return [
       ['rssPerStreamKB', 'RSS KB/stream (range)', 1, true, true, true],
       ['heapPerStreamKB', 'heap KB/stream (range)', 2, true, true, true],
+      ['committedPerStreamKB', 'committed heap KB/stream (range)', 1, false, true, true],
       ['streamsPerGiB', 'streams per GiB of RSS', 0, false],
       ['peakRssMB', 'peak RSS MB', 0, true],
     ];

@@ -29,7 +29,7 @@ let cpuAtStart: NodeJS.CpuUsage | undefined;
 let heldAtStart = 0;
 let peakHeld = 0;
 let maxClientBacklog = 0;
-let idleBaseline = { rss: 0, heap: 0 };
+let idleBaseline = { rss: 0, heap: 0, committed: 0 };
 const sampler = setInterval(() => {
   if (!cpuAtStart) return;
   peakHeld = Math.max(peakHeld, held() - heldAtStart);
@@ -70,8 +70,15 @@ async function report(idle: boolean): Promise<ServerReport> {
     await sleep(500);
     gc();
     gc();
-    const { rss, heapUsed } = process.memoryUsage();
-    result.idle = { rssBefore: idleBaseline.rss, heapBefore: idleBaseline.heap, rssAfter: rss, heapAfter: heapUsed };
+    const { rss, heapUsed, heapTotal } = process.memoryUsage();
+    result.idle = {
+      rssBefore: idleBaseline.rss,
+      heapBefore: idleBaseline.heap,
+      committedBefore: idleBaseline.committed,
+      rssAfter: rss,
+      heapAfter: heapUsed,
+      committedAfter: heapTotal,
+    };
     // For `bench:heap`: what the idle streams hold, object by object (after the figures above).
     const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
     if (snapshotDir) writeHeapSnapshot(`${snapshotDir}/${name}.heapsnapshot`);
@@ -90,8 +97,8 @@ process.on('message', (message: ToServer) => {
     case 'baseline': {
       gc();
       gc();
-      const { rss, heapUsed } = process.memoryUsage();
-      idleBaseline = { rss, heap: heapUsed };
+      const { rss, heapUsed, heapTotal } = process.memoryUsage();
+      idleBaseline = { rss, heap: heapUsed, committed: heapTotal };
       tell({ type: 'baseline' });
       break;
     }

@@ -52,8 +52,18 @@ export interface ServerReport {
   peakHeldBytes: number;
   /** Most bytes seen waiting for one client: socket buffer plus the library's own queue. */
   maxClientBacklog: number;
-  /** After two GCs: resident set size and heap, for the idle scenario. */
-  idle?: { rssBefore: number; rssAfter: number; heapBefore: number; heapAfter: number };
+  /**
+   * After two GCs, for the idle scenario: resident set size, heap in use, and heap that V8 has
+   * committed (`heapTotal`: in use, plus free space it keeps).
+   */
+  idle?: {
+    rssBefore: number;
+    rssAfter: number;
+    heapBefore: number;
+    heapAfter: number;
+    committedBefore: number;
+    committedAfter: number;
+  };
 }
 
 export type ToServer =
