@@ -52,7 +52,10 @@ export interface StreamRequest<Request> {
   readonly origin: string | undefined;
   /** The `Last-Event-ID` header. */
   readonly lastEventId: string | null | undefined;
-  /** The client's address, the limiter's default key; fetch-style runtimes do not show it. */
+  /**
+   * The client's address, the limiter's default key; fetch-style runtimes do not show it. Read
+   * only when the stream has a limiter.
+   */
   readonly remoteAddress?: string | undefined;
   /** Where this request's errors go, instead of the options' `onError` (Koa: the app's). */
   readonly onError?: ((error: unknown) => void) | undefined;

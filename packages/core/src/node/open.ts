@@ -114,7 +114,11 @@ function requestOf(req: NodeRequest, res: NodeResponse): StreamRequest<NodeReque
     url: req.url,
     origin: req.headers.origin,
     lastEventId: Array.isArray(lastEventId) ? lastEventId[0] : lastEventId,
-    remoteAddress: req.socket?.remoteAddress,
+    // Read only when a limiter asks: Node caches the peer's address on the socket for as long
+    // as it lives (an object and a string, about 90 bytes per stream).
+    get remoteAddress() {
+      return req.socket?.remoteAddress;
+    },
     track: (stream) => trackStream(req, res, stream),
   };
 }
