@@ -9,6 +9,12 @@ import { EventReader } from './event-reader.js';
 import type { ClientReport, FromClient, ToClient } from './shared.js';
 import { now, tell } from './shared.js';
 
+/**
+ * The address to connect from, when set (`bench:scale`): loopback has about 28,000 ephemeral
+ * ports per source address to one port, and all of 127/8 is loopback on Linux.
+ */
+const SOURCE_ADDRESS = process.env.SOURCE_ADDRESS;
+
 /** Connections opened at a time: past the listen backlog, SYNs are dropped and retried 1 s later. */
 const CONNECT_BATCH = 250;
 /** Latency histogram: 0.1 ms buckets up to 60 s. */
@@ -60,7 +66,7 @@ function percentile(fraction: number): number {
 
 function open(port: number, reads: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true, localAddress: SOURCE_ADDRESS });
     const reader: EventReader = new EventReader(
       {
         onHead() {

@@ -38,8 +38,7 @@ function figures(scenario: Scenario, run: RunResult): Record<string, number> {
     if (server.idle) {
       out.rssPerStreamKB = (server.idle.rssAfter - server.idle.rssBefore) / scenario.streams / 1024;
       out.heapPerStreamKB = (server.idle.heapAfter - server.idle.heapBefore) / scenario.streams / 1024;
-      out.committedPerStreamKB =
-        (server.idle.committedAfter - server.idle.committedBefore) / scenario.streams / 1024;
+      out.committedPerStreamKB = (server.idle.committedAfter - server.idle.committedBefore) / scenario.streams / 1024;
       out.streamsPerGiB = 2 ** 20 / out.rssPerStreamKB;
     }
   }
