@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runOnce } from './orchestrate.js';
+import { referenceOf } from './report.js';
 import { FULL } from './scenarios.js';
 
 const { values } = parseArgs({
@@ -30,13 +31,6 @@ const { values } = parseArgs({
 const STREAMS = Number(values.streams);
 const TOP = Number(values.top);
 const variants = values.variants.split(',');
-/** What each variant is read against: the same server without ssekit. */
-const REFERENCE: Record<string, string> = {
-  'ssekit-core': 'raw',
-  'ssekit-channel': 'raw',
-  'ssekit-express': 'express-raw',
-  'ssekit-koa': 'koa-raw',
-};
 
 interface Kind {
   count: number;
@@ -95,7 +89,8 @@ try {
 
 const total = (kinds: Map<string, Kind>) => [...kinds.values()].reduce((sum, kind) => sum + kind.bytes, 0);
 
-for (const [variant, reference] of Object.entries(REFERENCE)) {
+for (const variant of variants.filter((name) => name.startsWith('ssekit'))) {
+  const reference = referenceOf(variant);
   const mine = summaries.get(variant);
   const theirs = summaries.get(reference);
   if (!mine || !theirs) continue;

@@ -13,11 +13,11 @@ export interface Summary {
 }
 
 /** What each variant is read against: the same server without ssekit (`raw` for the peers). */
-export const REFERENCE: Record<string, string> = {
+const REFERENCE: Record<string, string> = {
   'ssekit-express': 'express-raw',
   'ssekit-koa': 'koa-raw',
 };
-const referenceOf = (variant: string) => REFERENCE[variant] ?? 'raw';
+export const referenceOf = (variant: string) => REFERENCE[variant] ?? 'raw';
 
 export interface ScenarioSummary {
   scenario: Scenario;
